@@ -1,0 +1,1 @@
+"""Upstream health shared across regions: records, the store port and its implementations."""
