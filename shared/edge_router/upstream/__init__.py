@@ -1,1 +1,1 @@
-"""upstream"""
+"""Upstream transport: the aiohttp client and its error translation."""

@@ -1,0 +1,28 @@
+"""Everything the routes need, built once by a composition root (CLI `serve`, Lambda handler)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..auth import Authenticator
+from ..catalog import ModelCatalog
+from ..clock import Clock
+from ..config import Config
+from ..health.sync import HealthSync
+from ..observability import Metrics
+from ..pricing import PriceBook
+from ..registry import UpstreamRegistry
+from ..service import RouterService
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    config: Config
+    service: RouterService
+    registry: UpstreamRegistry
+    auth: Authenticator
+    prices: PriceBook
+    catalog: ModelCatalog
+    metrics: Metrics
+    clock: Clock
+    sync: HealthSync | None = None

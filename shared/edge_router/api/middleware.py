@@ -1,0 +1,127 @@
+"""The outermost ASGI layer: request id, the `x-edge-*` headers on every response, the one
+catch-all for bugs (a 500 in OpenAI's shape, logged with the request id), and the per-request
+metric record once the last body byte is sent.
+
+Pure ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task or copy per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..clock import Clock
+from ..context import RequestContext
+from ..errors import RouterError, to_openai_body
+from ..observability import Metrics, RequestRecord, error_class_for
+from ..pricing import format_usd
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
+CONTEXT_KEY = "edge.ctx"
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("ascii") if _REQUEST_ID.match(value) else None
+    return None
+
+
+class EdgeMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        region: str,
+        clock: Clock,
+        metrics: Metrics,
+        on_done: Callable[[RequestContext], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.region = region.encode()
+        self.clock = clock
+        self.metrics = metrics
+        self.on_done = on_done
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctx = RequestContext(_client_request_id(scope) or new_request_id(), self.clock.monotonic())
+        scope[CONTEXT_KEY] = ctx
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                ctx.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *self._edge_headers(ctx)]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                await send(message)
+                self._finish(scope, ctx)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:  # the one outermost catch-all: log it, answer a generic 500
+            log.exception("internal error (request id %s)", ctx.request_id)
+            ctx.error_class = "internal"
+            if not started:
+                error = RouterError()
+                await send_with_headers({
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                })
+                await send_with_headers({
+                    "type": "http.response.body", "body": orjson.dumps(to_openai_body(error)),
+                })
+
+    def _edge_headers(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+        overhead_ms = (self.clock.monotonic() - ctx.started - ctx.waited_s) * 1000.0
+        headers = [
+            (b"x-edge-region", self.region),
+            (b"x-request-id", ctx.request_id.encode()),
+            (b"x-edge-attempts", str(ctx.attempts).encode()),
+            (b"x-edge-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
+        ]
+        if ctx.upstream is not None:
+            headers.append((b"x-edge-upstream", ctx.upstream.encode()))
+        if ctx.cost_header and ctx.cost_usd is not None:
+            headers.append((b"x-edge-cost-usd", format_usd(ctx.cost_usd).encode()))
+        return headers
+
+    def _finish(self, scope: Scope, ctx: RequestContext) -> None:
+        if not scope["path"].startswith("/v1/"):
+            return
+        latency_ms = (self.clock.monotonic() - ctx.started) * 1000.0
+        record = RequestRecord(
+            status=ctx.status,
+            model=ctx.model,
+            upstream=ctx.upstream,
+            latency_ms=latency_ms,
+            upstream_ms=ctx.waited_s * 1000.0,
+            overhead_ms=max(latency_ms - ctx.waited_s * 1000.0, 0.0),
+            ttfb_ms=ctx.ttfb_ms,
+            attempts=ctx.attempts,
+            error_class=ctx.error_class or error_class_for(ctx.status),
+            prompt_tokens=ctx.prompt_tokens,
+            completion_tokens=ctx.completion_tokens,
+            cost_usd=ctx.cost_usd,
+        )
+        self.metrics.request(record)
+        if self.on_done is not None:
+            self.on_done(ctx)

@@ -1,0 +1,23 @@
+"""Per-request bookkeeping shared by the middleware, the routes and the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    started: float  # perf_counter at ASGI entry
+    attempts: int = 0
+    upstream: str | None = None
+    waited_s: float = 0.0  # upstream waits, backoff and 429 sleeps: not router overhead
+    model: str = "other"
+    status: int = 0
+    error_class: str | None = None
+    ttfb_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal | None = None
+    cost_header: bool = False

@@ -1,0 +1,131 @@
+"""Keeps the local registry and the shared health store in step, without ever failing a request.
+
+Lambda has no timers, so syncing rides on requests: the first request after each
+`sync_interval_s` flushes counters and reads every observer's items, waiting at most
+`timeout_ms` (SPEC §6: the store is advisory and fails open). Breaker transitions are written at
+once, in the background. After a failed call no store call is made until the next interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from ..registry import UpstreamRegistry
+from .records import Counters, Observation, Transition
+from .store import HealthStore, HealthStoreError
+
+log = logging.getLogger(__name__)
+
+
+class HealthSync:
+    def __init__(
+        self,
+        store: HealthStore,
+        registry: UpstreamRegistry,
+        *,
+        regions: Sequence[str],
+        interval_s: float,
+        timeout_s: float,
+        wall: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.regions = tuple(dict.fromkeys((*regions, store.region)))
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._wall = wall
+        self._next_sync = 0.0
+        self._failed_until = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.observations: list[Observation] = []
+        self.last_synced_at: float | None = None
+        self.failures = 0
+
+    def due(self, now: float) -> bool:
+        return now >= self._next_sync
+
+    async def maybe_sync(self) -> None:
+        """Flush and read if an interval has passed; bounded; never raises."""
+        now = self._wall()
+        if now < self._next_sync:
+            return
+        self._next_sync = now + self.interval_s
+        try:
+            await asyncio.wait_for(self._sync(now), self.timeout_s)
+        except (TimeoutError, HealthStoreError) as exc:
+            self.failures += 1
+            self._failed_until = self._next_sync
+            log.warning("health store sync failed (%s); retrying next interval", type(exc).__name__)
+
+    async def _sync(self, now: float) -> None:
+        counters = self._take_counters(now)
+        ids = list(self.registry.states)
+        try:
+            _, observations = await asyncio.gather(
+                self.store.write_counters(counters) if counters else _nothing(),
+                self.store.read(ids, self.regions),
+            )
+        except BaseException:
+            self._restore_counters(counters)
+            raise
+        self.observations = observations
+        self.last_synced_at = now
+        self.apply(observations, now)
+
+    def apply(self, observations: Sequence[Observation], now: float) -> None:
+        self.registry.apply_observations(observations, now)
+        for obs in observations:
+            if obs.region == self.store.region and obs.probed_at is not None:
+                recorded = self.registry.observe_probe(
+                    obs.upstream_id,
+                    ok=bool(obs.probe_ok),
+                    latency_ms=obs.probe_latency_ms,
+                    probed_at=obs.probed_at,
+                    now=now,
+                )
+                if recorded.transition is not None:
+                    self.write_transition(recorded.transition)
+
+    def _take_counters(self, now: float) -> list[Counters]:
+        out = []
+        for s in self.registry.states.values():
+            if s.pending_requests or s.pending_errors:
+                out.append(
+                    Counters(s.upstream.id, s.pending_requests, s.pending_errors,
+                             s.latency_ewma_ms, now)
+                )
+                s.pending_requests = s.pending_errors = 0
+        return out
+
+    def _restore_counters(self, counters: Sequence[Counters]) -> None:
+        for c in counters:
+            s = self.registry.states[c.upstream_id]
+            s.pending_requests += c.requests
+            s.pending_errors += c.errors
+
+    def write_transition(self, transition: Transition) -> None:
+        """Write a breaker transition in the background (bounded; skipped after a failure)."""
+        if self._wall() < self._failed_until:
+            return
+        task = asyncio.get_running_loop().create_task(self._write(transition))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, transition: Transition) -> None:
+        try:
+            await asyncio.wait_for(self.store.write_transition(transition), self.timeout_s)
+        except (TimeoutError, HealthStoreError) as exc:
+            self.failures += 1
+            self._failed_until = self._next_sync
+            log.warning("health store write failed (%s)", type(exc).__name__)
+
+    async def drain(self) -> None:
+        """Wait for background writes (tests, shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _nothing() -> None:
+    return None

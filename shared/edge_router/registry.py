@@ -1,0 +1,177 @@
+"""What this process knows about each upstream: breaker, latency estimate, in-flight requests,
+rate-limit mark, counters, and what the health store says other observers saw.
+
+This is the mutable edge around the pure routing core: `RouterService` reads a snapshot of it as
+`Candidate`s for `routing.ranking.order()` and feeds attempt results back through `record()`,
+which runs the pure breaker and returns any transition for the health store and the metrics.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .config import Config, Upstream
+from .health.records import Observation, Transition
+from .routing import breaker as br
+from .routing.ranking import Candidate, failover_order, smooth_weighted_pick
+
+EWMA_ALPHA = 0.3
+
+
+@dataclass(slots=True)
+class UpstreamState:
+    upstream: Upstream
+    priority: int
+    breaker: br.Breaker = br.CLOSED
+    latency_ewma_ms: float | None = None
+    rate_limited_until: float = 0.0
+    in_flight: OrderedDict[int, float] = field(default_factory=OrderedDict)
+    requests: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    # deltas since the last flush to the health store
+    pending_requests: int = 0
+    pending_errors: int = 0
+    # what the health store says: another observer has this upstream open until ...
+    remote_open_until: float = 0.0
+
+    def observe_latency(self, sample_ms: float) -> None:
+        """Peak-EWMA: a sample above the estimate replaces it; calm decays slowly."""
+        old = self.latency_ewma_ms
+        if old is None or sample_ms > old:
+            self.latency_ewma_ms = sample_ms
+        else:
+            self.latency_ewma_ms = (1 - EWMA_ALPHA) * old + EWMA_ALPHA * sample_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What one `record()` changed: a breaker transition, if any."""
+
+    transition: Transition | None
+    opened: bool
+
+
+class UpstreamRegistry:
+    def __init__(self, config: Config, *, policy: br.Policy) -> None:
+        self.config = config
+        self.policy = policy
+        self.states: dict[str, UpstreamState] = {
+            u.id: UpstreamState(upstream=u, priority=i) for i, u in enumerate(config.upstreams)
+        }
+        self.failover = failover_order(
+            [u.id for u in config.upstreams],
+            {u.id: u.fallbacks for u in config.upstreams},
+            config.home_upstream,
+        )
+        self._swrr: dict[str, int] = {}
+        self._tokens = itertools.count()
+        self._serving: dict[str, tuple[UpstreamState, ...]] = {}
+
+    # -- snapshot for ranking ------------------------------------------------------------------
+    def serving(self, model: str) -> tuple[UpstreamState, ...]:
+        found = self._serving.get(model)
+        if found is None:
+            found = tuple(s for s in self.states.values() if s.upstream.serves(model))
+            if len(self._serving) < 4096:
+                self._serving[model] = found
+        return found
+
+    def candidates(self, states: Iterable[UpstreamState], now: float) -> list[Candidate]:
+        out = []
+        for s in states:
+            oldest = 0.0
+            if s.in_flight:
+                oldest = (now - next(iter(s.in_flight.values()))) * 1000.0
+            out.append(
+                Candidate(
+                    id=s.upstream.id,
+                    priority=s.priority,
+                    usable=br.is_usable(s.breaker, now, self.policy),
+                    rate_limited_until=s.rate_limited_until,
+                    remote_open=s.remote_open_until > now,
+                    latency_ms=s.latency_ewma_ms,
+                    in_flight=len(s.in_flight),
+                    oldest_in_flight_ms=oldest,
+                    weight=s.upstream.weight,
+                )
+            )
+        return out
+
+    def weighted_pick(self, candidates: Iterable[Candidate], now: float) -> str | None:
+        weights = {c.id: c.weight for c in candidates if c.usable and c.rate_limited_until <= now}
+        pick, self._swrr = smooth_weighted_pick(weights, self._swrr)
+        return pick
+
+    # -- attempts ------------------------------------------------------------------------------
+    def begin(self, upstream_id: str, now: float) -> int | None:
+        """Admit one attempt (taking the half-open trial slot if needed); a token, or None."""
+        s = self.states[upstream_id]
+        admitted = br.admit(s.breaker, now, self.policy)
+        if admitted is None:
+            return None
+        s.breaker = admitted
+        token = next(self._tokens)
+        s.in_flight[token] = now
+        return token
+
+    def record(
+        self, upstream_id: str, token: int, result: br.Result, now: float, *, error: str | None
+    ) -> Recorded:
+        s = self.states[upstream_id]
+        s.in_flight.pop(token, None)
+        if result is not br.Result.NEUTRAL:
+            s.requests += 1
+            s.pending_requests += 1
+            if result is not br.Result.SUCCESS:
+                s.errors += 1
+                s.pending_errors += 1
+                s.last_error = error
+        before = s.breaker
+        s.breaker = br.record(before, result, now, self.policy)
+        return self._transition(s, before, now)
+
+    def _transition(self, s: UpstreamState, before: br.Breaker, now: float) -> Recorded:
+        after = s.breaker
+        if before.state is after.state or (
+            before.state is br.State.HALF_OPEN and after.state is br.State.HALF_OPEN
+        ):
+            return Recorded(None, opened=False)
+        if before.state is br.State.OPEN and after.state is br.State.HALF_OPEN:
+            return Recorded(None, opened=False)  # admitting a trial is not news
+        transition = Transition(
+            upstream_id=s.upstream.id,
+            state=after.state.value,
+            open_until=after.open_until if after.state is br.State.OPEN else 0.0,
+            changed_at=now,
+            last_error=s.last_error,
+        )
+        return Recorded(transition, opened=after.state is br.State.OPEN)
+
+    def mark_rate_limited(self, upstream_id: str, until: float) -> None:
+        s = self.states[upstream_id]
+        s.rate_limited_until = max(s.rate_limited_until, until)
+
+    def observe_probe(self, upstream_id: str, *, ok: bool, latency_ms: float | None,
+                      probed_at: float, now: float) -> Recorded:
+        s = self.states[upstream_id]
+        if ok and latency_ms is not None and s.latency_ewma_ms is None:
+            s.latency_ewma_ms = latency_ms  # a probe seeds an unmeasured upstream
+        before = s.breaker
+        s.breaker = br.record_probe(before, ok=ok, probed_at=probed_at, now=now)
+        return self._transition(s, before, now)
+
+    def apply_observations(self, observations: Iterable[Observation], now: float) -> None:
+        """Take in what the health store says (remote opens demote; never skip)."""
+        remote: dict[str, float] = {}
+        for obs in observations:
+            if obs.state == "open" and obs.open_until and obs.open_until > now:
+                remote[obs.upstream_id] = max(remote.get(obs.upstream_id, 0.0), obs.open_until)
+        for upstream_id, s in self.states.items():
+            s.remote_open_until = remote.get(upstream_id, 0.0)
+
+    def state_of(self, upstream_id: str, now: float) -> br.State:
+        return br.current_state(self.states[upstream_id].breaker, now)

@@ -1,0 +1,73 @@
+"""What goes back to the client from an upstream answer: the header filter and the stream relay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import orjson
+from multidict import CIMultiDictProxy
+
+from .upstream.errors import AttemptError
+
+_PASS_PREFIXES = ("x-ratelimit-", "openai-")
+_PASS_NAMES = frozenset({"content-type", "retry-after", "retry-after-ms"})
+
+
+def response_headers(upstream: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
+    """The upstream headers a client sees (SPEC §3); `x-request-id` comes back renamed."""
+    out: list[tuple[str, str]] = []
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in _PASS_NAMES or lower.startswith(_PASS_PREFIXES):
+            out.append((lower, value))
+        elif lower == "x-request-id":
+            out.append(("x-upstream-request-id", value))
+    return out
+
+
+def error_event(message: str, code: str) -> bytes:
+    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+@dataclass(slots=True)
+class Reply:
+    """An upstream answer ready for the client: a whole body, or a stream."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    upstream: str
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    usage: dict[str, object] | None = None
+    cost_usd: Decimal | None = None
+    metric_model: str = "other"
+    ttfb_ms: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+async def relay_stream(
+    first: bytes,
+    rest: AsyncIterator[bytes],
+    *,
+    on_end: Callable[[str | None], Awaitable[None] | None],
+) -> AsyncIterator[bytes]:
+    """Yield the first chunk, then the rest; a failure after the first byte ends the stream
+    with one `stream_interrupted` error event and no `[DONE]` (it is never replayed)."""
+    failure: str | None = None
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    except AttemptError as exc:
+        failure = str(exc)
+        yield error_event(f"The upstream stream broke: {failure}", "stream_interrupted")
+    except TimeoutError:
+        failure = "deadline"
+        yield error_event("The request deadline passed during the stream.", "deadline_exceeded")
+    finally:
+        result = on_end(failure)
+        if result is not None:
+            await result

@@ -1,0 +1,100 @@
+"""Retry policy (SPEC §5): full-jitter backoff, `retry-after` parsing and the retry budget.
+
+All pure or self-contained with injected time and randomness.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+def full_jitter(repeat: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """AWS's "full jitter": uniform in [0, min(cap, base * 2**repeat))."""
+    return rng.uniform(0.0, min(cap_s, base_s * (2.0 ** max(repeat, 0))))
+
+
+def _seconds(value: str, *, now: float) -> float | None:
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, when.timestamp() - now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def retry_after_s(headers: Mapping[str, str], body: object, *, now: float) -> float:
+    """How long a 429 asks us to wait: `retry-after-ms`, `retry-after` (seconds or HTTP date),
+    or the body's `error.retry_after` (seconds); 1 s when none is usable."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        seconds = _seconds(ms, now=now)
+        if seconds is not None:
+            return seconds / 1000.0
+    header = headers.get("retry-after")
+    if header is not None:
+        seconds = _seconds(header, now=now)
+        if seconds is not None:
+            return seconds
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            value = error.get("retry_after")
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                return float(value)
+    return DEFAULT_RETRY_AFTER_S
+
+
+class RetryBudget:
+    """Finagle/Envoy-style retry budget over a sliding window of one-second buckets.
+
+    Within the last `window_s` seconds, retries and failovers together may number at most
+    `max(ratio * requests, min_per_s * window_s)`. Time comes in as `now` on every call.
+    """
+
+    __slots__ = ("_buckets", "_min", "_ratio", "_window")
+
+    def __init__(self, *, ratio: float, min_per_s: float, window_s: int = 10) -> None:
+        self._ratio = ratio
+        self._min = min_per_s * window_s
+        self._window = window_s
+        # second -> [requests, retries]
+        self._buckets: dict[int, list[int]] = {}
+
+    def _bucket(self, now: float) -> list[int]:
+        second = int(now)
+        bucket = self._buckets.get(second)
+        if bucket is None:
+            horizon = second - self._window
+            for old in [s for s in self._buckets if s <= horizon]:
+                del self._buckets[old]
+            bucket = self._buckets[second] = [0, 0]
+        return bucket
+
+    def _totals(self, now: float) -> tuple[int, int]:
+        horizon = int(now) - self._window
+        requests = retries = 0
+        for second, (req, ret) in self._buckets.items():
+            if second > horizon:
+                requests += req
+                retries += ret
+        return requests, retries
+
+    def record_request(self, now: float) -> None:
+        self._bucket(now)[0] += 1
+
+    def try_spend(self, now: float) -> bool:
+        """Take one retry from the budget if it allows; False when it is spent."""
+        requests, retries = self._totals(now)
+        if retries + 1 > max(self._ratio * requests, self._min):
+            return False
+        self._bucket(now)[1] += 1
+        return True

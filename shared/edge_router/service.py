@@ -1,0 +1,320 @@
+"""`RouterService`: where the pure routing core meets I/O.
+
+For each request it ranks the upstreams that serve the model, sends attempts through the
+`UpstreamClient`, classifies each answer with `routing.outcome`, feeds results to the breaker in
+the `UpstreamRegistry`, and either returns a `Reply` or raises a `RouterError` (SPEC §5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from . import errors
+from .clock import Clock
+from .config import Config
+from .context import RequestContext
+from .health.sync import HealthSync
+from .observability import (
+    CIRCUIT_OPENED,
+    RATE_LIMITED,
+    RETRY_BUDGET_EXHAUSTED,
+    UPSTREAM_AUTH_FAILED,
+    Metrics,
+)
+from .pricing import PriceBook
+from .registry import UpstreamRegistry, UpstreamState
+from .reply import Reply, relay_stream, response_headers
+from .routing import breaker as br
+from .routing.outcome import Outcome, classify, is_json_type
+from .routing.ranking import next_choice, order
+from .routing.retry import RetryBudget, full_jitter, retry_after_s
+from .upstream.client import UpstreamClient, UpstreamResponse
+from .upstream.errors import AttemptError, DeadlineCut
+
+log = logging.getLogger(__name__)
+
+_RESULT = {
+    Outcome.SUCCESS: br.Result.SUCCESS,
+    Outcome.PASS_THROUGH: br.Result.SUCCESS,
+    Outcome.AUTH_FAILED: br.Result.SUCCESS,
+    Outcome.RATE_LIMITED: br.Result.NEUTRAL,
+    Outcome.FAILED: br.Result.SOFT_FAILURE,
+    Outcome.HARD_FAILED: br.Result.HARD_FAILURE,
+    Outcome.DEADLINE: br.Result.NEUTRAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One client request as routing needs it; `body` goes upstream byte for byte."""
+
+    path: str  # below /v1, e.g. "/chat/completions"
+    method: str
+    body: bytes | None
+    model: str
+    stream: bool
+    headers: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class _Tally:
+    """How the attempts of one request went."""
+
+    failed: int = 0
+    limited: int = 0
+    last_error: str | None = None
+
+
+class RouterService:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        client: UpstreamClient,
+        registry: UpstreamRegistry,
+        clock: Clock,
+        metrics: Metrics,
+        prices: PriceBook,
+        sync: HealthSync | None = None,
+        rng: random.Random | None = None,
+        upstream_auth: Callable[[str], str | None] | None = None,
+        buffered_streams: bool = False,
+    ) -> None:
+        self.config = config
+        self.routing = config.routing
+        self.client = client
+        self.registry = registry
+        self.clock = clock
+        self.metrics = metrics
+        self.prices = prices
+        self.sync = sync
+        self.rng = rng or random.Random()
+        self.upstream_auth = upstream_auth
+        self.buffered_streams = buffered_streams
+        self.budget = RetryBudget(
+            ratio=self.routing.retry_budget, min_per_s=self.routing.retry_budget_min_per_s
+        )
+
+    # -- the attempt loop ----------------------------------------------------------------------
+    async def forward(self, call: Call, ctx: RequestContext) -> Reply:
+        if self.sync is not None and self.sync.due(self.clock.wall()):
+            before = self.clock.monotonic()
+            await self.sync.maybe_sync()
+            ctx.waited_s += self.clock.monotonic() - before
+        serving = self.registry.serving(call.model)
+        if not serving:
+            raise errors.ModelNotFound(
+                f"No upstream serves the model '{call.model}'.", param="model"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.routing.deadline_s
+        self.budget.record_request(self.clock.wall())
+        tried: dict[str, int] = {}
+        tally = _Tally()
+        while ctx.attempts < self.routing.max_attempts:
+            now = self.clock.wall()
+            candidates = self.registry.candidates(serving, now)
+            first = None
+            if self.routing.strategy == "weighted" and not tried:
+                first = self.registry.weighted_pick(candidates, now)
+            ranked = order(
+                self.routing.strategy, candidates, now=now,
+                failover=self.registry.failover, weighted_first=first,
+            )
+            if not ranked:
+                limited = [c.rate_limited_until for c in candidates if c.usable
+                           and c.rate_limited_until > now]
+                if not limited:
+                    if ctx.attempts == 0:
+                        raise self._all_open(serving, now)
+                    break
+                wait = min(limited) - now
+                if wait > self.routing.retry_after_max_s or loop.time() + wait >= deadline:
+                    raise errors.RateLimited(retry_after_s=wait)
+                await self._sleep(wait, ctx)
+                continue
+            upstream_id, repeat = next_choice(ranked, tried)
+            if ctx.attempts and not self.budget.try_spend(now):
+                self.metrics.event(RETRY_BUDGET_EXHAUSTED)
+                break
+            if repeat:
+                delay = full_jitter(repeat - 1, base_s=self.routing.backoff_base_s,
+                                    cap_s=self.routing.backoff_cap_s, rng=self.rng)
+                if loop.time() + delay >= deadline:
+                    break
+                await self._sleep(delay, ctx)
+            token = self.registry.begin(upstream_id, self.clock.wall())
+            tried[upstream_id] = repeat + 1
+            if token is None:
+                continue  # its half-open trial slot was taken meanwhile
+            ctx.attempts += 1
+            reply = await self._attempt(call, ctx, upstream_id, token, deadline, tally)
+            if reply is not None:
+                return reply
+        if tally.limited and not tally.failed:
+            soonest = min((s.rate_limited_until for s in serving), default=0.0)
+            raise errors.RateLimited(retry_after_s=max(soonest - self.clock.wall(), 1.0))
+        raise errors.AllUpstreamsFailed(
+            f"All {ctx.attempts} upstream attempt(s) failed; last error: {tally.last_error}."
+        )
+
+    async def _attempt(
+        self, call: Call, ctx: RequestContext, upstream_id: str, token: int,
+        deadline: float, tally: _Tally,
+    ) -> Reply | None:
+        upstream = self.registry.states[upstream_id].upstream
+        headers = call.headers
+        if self.upstream_auth is not None:
+            key = self.upstream_auth(upstream_id)
+            if key is not None:
+                headers = {**headers, "authorization": f"Bearer {key}"}
+        started = self.clock.monotonic()
+        try:
+            response = await self.client.send(
+                upstream.base_url + call.path, method=call.method, body=call.body,
+                headers=headers, stream=call.stream, deadline=deadline,
+            )
+        except DeadlineCut as exc:
+            ctx.waited_s += self.clock.monotonic() - started
+            self._record(upstream_id, token, br.Result.NEUTRAL, None)
+            raise errors.DeadlineExceeded() from exc
+        except AttemptError as exc:
+            ctx.waited_s += self.clock.monotonic() - started
+            tally.failed += 1
+            tally.last_error = f"{upstream_id}: {exc}"
+            self._record(upstream_id, token, br.Result.HARD_FAILURE, str(exc))
+            return None
+        ctx.waited_s += self.clock.monotonic() - started
+        return await self._answer(call, ctx, upstream_id, token, response, tally)
+
+    async def _answer(
+        self, call: Call, ctx: RequestContext, upstream_id: str, token: int,
+        response: UpstreamResponse, tally: _Tally,
+    ) -> Reply | None:
+        content_type = response.headers.get("content-type")
+        status = response.status
+        if call.stream and 200 <= status < 300 and "event-stream" in (content_type or ""):
+            if not response.body:
+                response.close()
+                tally.failed += 1
+                tally.last_error = f"{upstream_id}: stream ended before its first chunk"
+                self._record(upstream_id, token, br.Result.HARD_FAILURE, tally.last_error)
+                return None
+            self._record(upstream_id, token, br.Result.SUCCESS, None)
+            self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0)
+            return self._stream_reply(call, ctx, upstream_id, response)
+        if call.stream:  # an error (or a JSON answer) to a streaming request: take it whole
+            rest = [response.body]
+            try:
+                async for chunk in response.chunks(self.routing.first_byte_timeout_s):
+                    rest.append(chunk)
+            except AttemptError as exc:
+                tally.failed += 1
+                tally.last_error = f"{upstream_id}: {exc}"
+                self._record(upstream_id, token, br.Result.HARD_FAILURE, str(exc))
+                return None
+            response.body = b"".join(rest)
+        parsed = _parse_json(response.body) if is_json_type(content_type) else None
+        outcome = classify(status, body_is_json=parsed is not None)
+        self._record(upstream_id, token, _RESULT[outcome],
+                     None if outcome is not Outcome.FAILED else f"HTTP {status}")
+        if outcome is Outcome.RATE_LIMITED:
+            tally.limited += 1
+            now = self.clock.wall()
+            wait = retry_after_s(response.headers, parsed, now=now)
+            self.registry.mark_rate_limited(upstream_id, now + wait)
+            self.metrics.event(RATE_LIMITED, upstream=upstream_id)
+            return None
+        if outcome is Outcome.FAILED:
+            tally.failed += 1
+            tally.last_error = f"{upstream_id}: HTTP {status}" + (
+                "" if parsed is not None or status >= 500 else " with a non-JSON body")
+            return None
+        if outcome is Outcome.SUCCESS:
+            self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0)
+        elif outcome is Outcome.AUTH_FAILED:
+            self.metrics.event(UPSTREAM_AUTH_FAILED, upstream=upstream_id)
+        ctx.upstream = upstream_id
+        ctx.ttfb_ms = response.ttfb_s * 1000.0
+        reply = Reply(status, response_headers(response.headers), upstream_id, response.body)
+        if outcome is Outcome.SUCCESS and isinstance(parsed, dict):
+            usage = parsed.get("usage")
+            if isinstance(usage, dict):
+                ctx.prompt_tokens = _int(usage.get("prompt_tokens"))
+                ctx.completion_tokens = _int(usage.get("completion_tokens"))
+                ctx.cost_usd = self.prices.cost(call.model, usage)
+                ctx.cost_header = ctx.cost_usd is not None
+        return reply
+
+    def _stream_reply(
+        self, call: Call, ctx: RequestContext, upstream_id: str, response: UpstreamResponse
+    ) -> Reply:
+        ctx.upstream = upstream_id
+        ctx.ttfb_ms = response.ttfb_s * 1000.0
+        rest = response.chunks(self.routing.first_byte_timeout_s)
+        if self.buffered_streams:
+            remaining = ctx.started + self.routing.deadline_s - self.clock.monotonic()
+            rest = _until(rest, remaining)
+
+        def on_end(failure: str | None) -> None:
+            response.close()
+            if failure is not None:
+                ctx.error_class = "stream_interrupted"
+                if failure != "deadline":
+                    self._record(upstream_id, None, br.Result.SOFT_FAILURE, failure)
+
+        stream = relay_stream(response.body, rest, on_end=on_end)
+        return Reply(response.status, response_headers(response.headers), upstream_id,
+                     stream=stream)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _record(self, upstream_id: str, token: int | None, result: br.Result,
+                error: str | None) -> None:
+        recorded = self.registry.record(upstream_id, token if token is not None else -1,
+                                        result, self.clock.wall(), error=error)
+        if recorded.transition is not None:
+            if recorded.opened:
+                self.metrics.event(CIRCUIT_OPENED, upstream=upstream_id)
+                log.warning("circuit opened for %s: %s", upstream_id, error)
+            if self.sync is not None:
+                self.sync.write_transition(recorded.transition)
+
+    async def _sleep(self, seconds: float, ctx: RequestContext) -> None:
+        ctx.waited_s += seconds
+        await asyncio.sleep(seconds)
+
+    @staticmethod
+    def _all_open(serving: tuple[UpstreamState, ...], now: float) -> errors.RouterError:
+        soonest = min((s.breaker.open_until for s in serving), default=now)
+        return errors.NoUpstreamAvailable(retry_after_s=max(soonest - now, 1.0))
+
+
+def _parse_json(body: bytes) -> object | None:
+    try:
+        return orjson.loads(body)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+async def _until(chunks: AsyncIterator[bytes], remaining_s: float) -> AsyncIterator[bytes]:
+    """Under Lambda the whole buffered stream must end by the deadline (SPEC §8): past it the
+    relay gets a TimeoutError and ends the stream with a `deadline_exceeded` event."""
+    end = asyncio.get_running_loop().time() + remaining_s
+    iterator = aiter(chunks)
+    while True:
+        async with asyncio.timeout_at(end):
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+        yield chunk
