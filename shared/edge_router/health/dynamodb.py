@@ -71,7 +71,9 @@ def build_client(
     config = BotoConfig(
         connect_timeout=timeout,
         read_timeout=timeout,
-        retries={"max_attempts": 1, "mode": "standard"},
+        # total_max_attempts counts the first try: 1 = no retry. (`max_attempts` in this dict
+        # counts retries only: {"max_attempts": 1} would try twice.)
+        retries={"total_max_attempts": 1, "mode": "standard"},
     )
     try:
         return boto3.session.Session().client(

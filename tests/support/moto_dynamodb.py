@@ -1,0 +1,96 @@
+"""A real moto server over HTTP for DynamoDB tests, with tables built from the infra template.
+
+    from tests.support import moto_dynamodb
+    moto_endpoint = moto_dynamodb.moto_endpoint  # fixtures, used by name (or list this module
+    moto_table = moto_dynamodb.moto_table        # in the root conftest's `pytest_plugins`)
+
+    async def test_x(moto_table, monkeypatch):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+        store = DynamoHealthStore("us-east-1", table=moto_table.name, table_region=moto_table.region)
+
+`moto_endpoint` (module scope) is the server's URL; `moto_table` (per test) is a fresh table,
+with a unique name, keyed and TTL'd exactly as `infra/global-table.yaml` says. Moto does not
+replicate, so tests of several router regions point every store at one replica
+(`table_region`), as SPEC §6 describes. Moto never expires items by TTL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from .cfn import GLOBAL_TABLE_TEMPLATE, table_schema
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REGION = "us-east-1"
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run a moto server on a free port of 127.0.0.1; yields its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def client(endpoint_url: str | None, region: str = REGION) -> DynamoDBClient:
+    """A plain client for setting up and inspecting tables (`None`: AWS's own endpoint, for
+    `mock_aws`)."""
+    return boto3.session.Session().client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+
+
+def create_table(
+    dynamodb: DynamoDBClient, name: str, *, template: Path = GLOBAL_TABLE_TEMPLATE
+) -> None:
+    """Create table `name` with the key schema and TTL attribute the template declares."""
+    schema = table_schema(template)
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=schema.key_schema,  # type: ignore[arg-type]
+        AttributeDefinitions=schema.attribute_definitions,  # type: ignore[arg-type]
+        BillingMode="PAY_PER_REQUEST",
+    )
+    if schema.ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": schema.ttl_attribute, "Enabled": True},
+        )
+
+
+@dataclass(frozen=True)
+class MotoTable:
+    endpoint_url: str
+    name: str
+    region: str
+
+    def client(self) -> DynamoDBClient:
+        return client(self.endpoint_url, self.region)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a moto server shared by one test module."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def moto_table(moto_endpoint: str) -> MotoTable:
+    """A fresh health table on the module's moto server, in `REGION`."""
+    table = MotoTable(moto_endpoint, f"health-{uuid.uuid4().hex[:12]}", REGION)
+    create_table(table.client(), table.name)
+    return table
