@@ -1,0 +1,72 @@
+"""The real app (in process, over ASGI) in front of real simulated upstreams (over sockets)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from edge_router.api.app import create_app
+from edge_router.api.deps import Deps
+from edge_router.build import build_deps
+from edge_router.clock import Clock
+from edge_router.config import build_config
+from edge_router.simulator import Simulator
+
+AUTH = {"authorization": "Bearer sk-test"}
+CHAT = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
+
+FAST_ROUTING = {
+    "connect_timeout_s": 0.5,
+    "first_byte_timeout_s": 0.5,
+    "deadline_s": 5.0,
+    "backoff_base_s": 0.01,
+    "backoff_cap_s": 0.05,
+    "retry_after_max_s": 1.0,
+}
+
+
+@dataclass
+class Routed:
+    client: httpx.AsyncClient
+    deps: Deps
+    sim: Simulator
+
+    def upstream_requests(self, upstream_id: str) -> int:
+        return int(self.sim.state(upstream_id)["requests"])
+
+    def attempts(self) -> dict[str, int]:
+        return {i: self.upstream_requests(i) for i in self.sim.ids}
+
+
+def sim_config(sim: Simulator, **sections: Any) -> dict[str, Any]:
+    raw = _config_dict(sim)
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    raw["routing"] = {**FAST_ROUTING, **raw.get("routing", {})}
+    return raw
+
+
+def _config_dict(sim: Simulator) -> dict[str, Any]:
+    from edge_router.simulator import config_dict
+
+    return config_dict([(i, sim.url(i)) for i in sim.ids])
+
+
+@asynccontextmanager
+async def routed(
+    sim: Simulator, *, clock: Clock | None = None, region: str = "local", **sections: Any
+) -> AsyncIterator[Routed]:
+    config = build_config(sim_config(sim, **sections), region=region)
+    deps = build_deps(config, clock=clock, rng=random.Random(0))
+    app = create_app(deps)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
+        try:
+            yield Routed(client, deps, sim)
+        finally:
+            await deps.service.client.close()
