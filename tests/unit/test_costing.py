@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from decimal import Decimal as D
 
 import pytest
 
@@ -58,9 +59,9 @@ def test_scenario_a_breakdown_per_model() -> None:
         for x in result.lines
     ]
     assert rows == [
-        ("claude-sonnet-4.5", 3_600_000, 2_400_000, Decimal("54"), Decimal("36"), Decimal("90")),
-        ("gpt-4.1", 1_800_000, 1_200_000, Decimal("14.4"), Decimal("9.6"), Decimal("24")),
-        ("gemini-2.5-flash", 600_000, 400_000, Decimal("1.5"), Decimal("1"), Decimal("2.5")),
+        ("claude-sonnet-4.5", D(3_600_000), D(2_400_000), D("54"), D("36"), D("90")),
+        ("gpt-4.1", D(1_800_000), D(1_200_000), D("14.4"), D("9.6"), D("24")),
+        ("gemini-2.5-flash", D(600_000), D(400_000), D("1.5"), D("1"), D("2.5")),
     ]
 
 
@@ -68,7 +69,7 @@ def test_different_input_and_output_prices() -> None:
     book = PriceBook({"m": Price(input=3, output=15), "n": Price(input=1, output=4)})
     # 10M tokens of m at 40 % output: 6M in x $3 = 18, 4M out x $15 = 60 -> 78
     one = estimate(TEN_M, {"m": Decimal(100)}, output_share=FORTY, book=book)
-    assert (one.input_usd, one.output_usd, one.total_usd) == (18, 60, 78)
+    assert (one.input_usd, one.output_usd, one.total_usd) == (D(18), D(60), D(78))
     # Half m, half n, 25 % output, 2M tokens:
     # m: 1M -> 750k in x $3 = 2.25, 250k out x $15 = 3.75 -> 6.00
     # n: 1M -> 750k in x $1 = 0.75, 250k out x $4 = 1.00 -> 1.75; total 7.75
