@@ -33,3 +33,31 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# --- AWS packaging: SAM CLI lives in its own venv (.venv-tools), apart from the project's .venv.
+TOOLS := .venv-tools
+SAM := $(TOOLS)/bin/sam
+TOOLS_STAMP := $(TOOLS)/.installed
+# The python3.12 layer build needs a python3.12 on PATH; with pyenv, expose it next to 3.11.
+SAM_PYENV ?= 3.12.1:3.11.7
+SAM_ENV := SAM_CLI_TELEMETRY=0 PYENV_VERSION=$(SAM_PYENV)
+# sam local start-api: host.docker.internal reaches `edge-router simulate` on this machine.
+SAM_LOCAL_FLAGS ?= --port 3000 --add-host host.docker.internal:host-gateway
+
+.PHONY: build sam-local requirements
+
+$(TOOLS_STAMP):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet aws-sam-cli
+	@touch $(TOOLS_STAMP)
+
+requirements:
+	$(PYTHON) infra/gen_requirements.py
+
+build: requirements $(TOOLS_STAMP)
+	$(SAM_ENV) $(SAM) validate --lint --region us-east-1
+	$(SAM_ENV) $(SAM) build
+
+sam-local: build
+	$(SAM_ENV) $(SAM) local start-api --env-vars env.json $(SAM_LOCAL_FLAGS)
