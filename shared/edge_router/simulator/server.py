@@ -119,13 +119,7 @@ class Simulator:
         await self.close()
 
     async def _listen(self, up: UpstreamRuntime, port: int) -> None:
-        site = web.TCPSite(
-            self._runners[up.id],
-            self.host,
-            port,
-            reuse_address=True,
-            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
-        )
+        site = web.TCPSite(self._runners[up.id], self.host, port, reuse_address=True)
         await site.start()
         self._sites[up.id] = site
         up.refused = False
