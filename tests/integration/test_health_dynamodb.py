@@ -225,3 +225,18 @@ async def test_unprocessed_keys_are_asked_for_once_more() -> None:
 
     assert [(o.upstream_id, o.probe_ok) for o in found] == [("a", True), ("c", True)]
     assert calls == {"BatchGetItem": 2}
+
+
+async def test_results_follow_the_keys_not_the_answer_order() -> None:
+    # DynamoDB answers a BatchGetItem in any order (moto keeps the request's: hence a stub)
+    client = build_client(region_name=US)
+    store = DynamoHealthStore(US, table="t", client=client)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {"t": [_item("c"), _item("a"), _item("b")]}},
+            {"RequestItems": {"t": {"Keys": [items.key(u, US) for u in "abc"]}}},
+        )
+        found = await store.read(["a", "b", "c"], [US])
+
+    assert [o.upstream_id for o in found] == ["a", "b", "c"]
