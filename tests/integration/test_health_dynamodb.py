@@ -17,6 +17,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from edge_router.clock import FakeClock
+from edge_router.config.model import Health
 from edge_router.health import items
 from edge_router.health.dynamodb import DynamoHealthStore, build_client
 from edge_router.health.records import Counters, Probe, Transition
@@ -88,9 +89,17 @@ async def test_the_replica_is_table_region_else_aws_region(
     in_us = DynamoHealthStore(EU, table=name, environ={"AWS_REGION": US})
     overridden = DynamoHealthStore(US, table=name, table_region=EU, environ={"AWS_REGION": US})
 
+    configured = DynamoHealthStore.from_config(
+        Health(store="dynamodb", table=name), region=EU, environ={"AWS_REGION": US}
+    )
+
     assert await in_us.read(["ds"], [US]) == []
+    await configured.write_probes([Probe("ds", ok=True, latency_ms=1.0, probed_at=T0)])
+    assert [(o.region, o.probe_ok) for o in await in_us.read(["ds"], [US, EU])] == [(EU, True)]
     with pytest.raises(HealthStoreError, match="ResourceNotFoundException"):
         await overridden.read(["ds"], [US])
+    for store in (in_us, overridden, configured):
+        await store.close()
 
 
 async def test_a_closed_port_fails_fast_as_a_health_store_error() -> None:

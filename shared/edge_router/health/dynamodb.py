@@ -7,10 +7,10 @@ Item <-> record mapping lives in `health/items.py`.
 boto3 blocks, so every call runs in a small thread pool owned by the store and the event loop
 never waits on a socket: a caller can bound any method with `asyncio.wait_for` (the store does not
 bound calls itself, nor fail open; `health/sync.py` does both). The botocore client is built once,
-with connect and read timeouts of at most 1 s and no retries, so an abandoned call frees its
-thread soon. Every botocore/boto3 error (`ClientError`, `BotoCoreError` and its subclasses, e.g.
-`EndpointConnectionError`, `ConnectTimeoutError`, `ReadTimeoutError`, `NoRegionError`) becomes a
-`HealthStoreError`.
+with connect and read timeouts of at most 1 s and no retries (`total_max_attempts=1`), so an
+abandoned call frees its thread soon. Every botocore/boto3 error (`ClientError`, `BotoCoreError`
+and its subclasses, e.g. `EndpointConnectionError`, `ConnectTimeoutError`, `ReadTimeoutError`,
+`NoRegionError`) becomes a `HealthStoreError`.
 
 The endpoint comes from boto3's standard resolution, so `AWS_ENDPOINT_URL_DYNAMODB` (or
 `AWS_ENDPOINT_URL`) points the store at a local moto server; `endpoint_url=` overrides it.
