@@ -69,6 +69,7 @@ class _Tally:
     failed: int = 0
     limited: int = 0
     last_error: str | None = None
+    last_upstream: str | None = None
 
 
 class RouterService:
@@ -140,7 +141,7 @@ class RouterService:
                 await self._sleep(wait, ctx)
                 continue
             upstream_id, repeat = next_choice(ranked, tried)
-            if ctx.attempts and not self.budget.try_spend(now):
+            if ctx.attempts and not self._may_retry(tally, now):
                 self.metrics.event(RETRY_BUDGET_EXHAUSTED)
                 break
             if repeat:
@@ -154,6 +155,7 @@ class RouterService:
             if token is None:
                 continue  # its half-open trial slot was taken meanwhile
             ctx.attempts += 1
+            tally.last_upstream = upstream_id
             reply = await self._attempt(call, ctx, upstream_id, token, deadline, tally)
             if reply is not None:
                 return reply
@@ -163,6 +165,16 @@ class RouterService:
         raise errors.AllUpstreamsFailed(
             f"All {ctx.attempts} upstream attempt(s) failed; last error: {tally.last_error}."
         )
+
+    def _may_retry(self, tally: _Tally, now: float) -> bool:
+        """The retry budget guards against amplifying a brown-out. A failover away from an
+        upstream whose circuit has just opened is routing around a dead upstream, not
+        amplification, so it is not charged: a burst that meets a freshly dead upstream still
+        fails over every request, while a brown-out (no circuit opens) stays within budget."""
+        last = tally.last_upstream
+        if last is not None and self.registry.state_of(last, now) is br.State.OPEN:
+            return True
+        return self.budget.try_spend(now)
 
     async def _attempt(
         self, call: Call, ctx: RequestContext, upstream_id: str, token: int,

@@ -1,0 +1,163 @@
+"""Real processes for e2e tests: `edge-router simulate` and `edge-router serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EDGE_ROUTER = str(Path(sys.executable).with_name("edge-router"))
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` consecutive free ports (the simulator takes a base port)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count >= 65535:
+            continue
+        ok = True
+        for port in range(base, base + count):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return list(range(base, base + count))
+    raise RuntimeError("no free port range")
+
+
+def http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if needle in line:
+            return
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+    raise RuntimeError(f"no '{needle}' within {timeout}s")
+
+
+@dataclass
+class SimProcess:
+    proc: subprocess.Popen[str]
+    ids: list[str]
+    ports: list[int]
+    config: dict[str, Any]
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        """Any live upstream's control endpoint reaches every upstream (one may be refusing)."""
+        for port in self.ports:
+            try:
+                status, answer = http(method, f"http://127.0.0.1:{port}{path}", body)
+            except OSError:
+                continue
+            assert status == 200, answer
+            return answer
+        raise RuntimeError("no simulated upstream answers its control endpoint")
+
+    def set_fault(self, upstream_id: str, spec: str) -> None:
+        self._control("POST", "/_sim/fault", {"upstream": upstream_id, "spec": spec})
+
+    def counts(self) -> dict[str, int]:
+        answer = self._control("GET", "/_sim/state?upstream=*")
+        items = answer if isinstance(answer, list) else answer.get("upstreams", answer)
+        if isinstance(items, dict):
+            items = list(items.values())
+        return {item["id"]: int(item["requests"]) for item in items}
+
+    def reset(self) -> None:
+        self._control("POST", "/_sim/reset", {"upstream": "*"})
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def start_simulator(tmp: Path, count: int = 3, *extra: str) -> SimProcess:
+    ports = free_ports(count)
+    config_path = tmp / "sim-config.yaml"
+    proc = subprocess.Popen(
+        [EDGE_ROUTER, "simulate", "--upstreams", str(count), "--base-port", str(ports[0]),
+         "--profile", "fast", "--write-config", str(config_path), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    _wait_line(proc, "simulator ready", 20)
+    config = yaml.safe_load(config_path.read_text())
+    return SimProcess(proc, [u["id"] for u in config["upstreams"]], ports, config)
+
+
+@dataclass
+class RouterProcess:
+    proc: subprocess.Popen[str]
+    port: int
+    config_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def start_router(
+    tmp: Path, config: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
+    name: str = "router",
+) -> RouterProcess:
+    port = free_ports(1)[0]
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(dict(config)))
+    proc = subprocess.Popen(
+        [EDGE_ROUTER, "serve", "--config", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"router exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            status, _ = http("GET", f"http://127.0.0.1:{port}/health", timeout=1)
+            if status in (200, 503):
+                return RouterProcess(proc, port, path)
+        except OSError:
+            time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError("router did not start")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
