@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if current != wanted:
         REQUIREMENTS.write_text(wanted, encoding="utf-8")
-        print(f"wrote {REQUIREMENTS.relative_to(ROOT)} ({len(wanted.splitlines()) - 2} requirements)")
+        print(
+            f"wrote {REQUIREMENTS.relative_to(ROOT)} ({len(wanted.splitlines()) - 2} requirements)"
+        )
     return 0
 
 
