@@ -28,13 +28,17 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-async def post(sim: Simulator, upstream_id: str, path: str, payload: Any = CHAT, timeout: float = 2.0) -> httpx.Response:
+async def post(
+    sim: Simulator, upstream_id: str, path: str, payload: Any = CHAT, timeout: float = 2.0
+) -> httpx.Response:
     # A fresh client each time: a pooled connection must not hide a fault (or a refused port).
     async with httpx.AsyncClient(timeout=timeout) as client:
         return await client.post(sim.url(upstream_id) + path, json=payload)
 
 
-async def control(sim: Simulator, via: str, method: str, path: str, payload: Any = None) -> httpx.Response:
+async def control(
+    sim: Simulator, via: str, method: str, path: str, payload: Any = None
+) -> httpx.Response:
     async with httpx.AsyncClient(timeout=2.0) as client:
         return await client.request(method, sim.control_url(via) + path, json=payload)
 
@@ -49,12 +53,16 @@ async def test_ports_urls_and_ids(sim: Simulator) -> None:
 async def test_openai_sdk_gets_chat_stream_embeddings_and_models(sim: Simulator) -> None:
     client = openai.AsyncOpenAI(base_url=sim.url("ap-southeast"), api_key="sk-test", max_retries=0)
     async with client:
-        chat = await client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+        chat = await client.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "hi"}]
+        )
         assert chat.choices[0].message.content is not None
         assert "Hello from ap-southeast" in chat.choices[0].message.content
         assert chat.usage is not None and chat.usage.total_tokens > 0
         stream = await client.chat.completions.create(
-            model="deepseek-v3.2", messages=[{"role": "user", "content": "hi"}], stream=True,
+            model="deepseek-v3.2",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
             stream_options={"include_usage": True},
         )
         pieces, usage = [], None
@@ -77,7 +85,10 @@ async def test_every_response_carries_the_upstreams_own_request_id(sim: Simulato
 
 
 async def test_sse_stream_has_event_stream_type_and_ends_with_done(sim: Simulator) -> None:
-    async with httpx.AsyncClient() as client, client.stream("POST", sim.url("us-west") + "/chat/completions", json=STREAM) as r:
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream("POST", sim.url("us-west") + "/chat/completions", json=STREAM) as r,
+    ):
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = [line async for line in r.aiter_lines() if line]
     assert lines[-1] == "data: [DONE]"
@@ -88,8 +99,15 @@ async def test_request_log_keeps_the_exact_body_bytes_and_headers(sim: Simulator
     # GIVEN a body whose bytes a re-serialiser would change (spacing, key order, escapes, unicode)
     raw = b'{ "model":"gpt-4.1",  "messages":[{"role":"user","content":"caf\\u00e9 \xe2\x98\x95"}], "z":1,"a":2 }'
     async with httpx.AsyncClient() as client:
-        await client.post(sim.url("ap-northeast") + "/chat/completions", content=raw,
-                          headers={"content-type": "application/json", "x-custom": "yes", "authorization": "Bearer sk-9"})
+        await client.post(
+            sim.url("ap-northeast") + "/chat/completions",
+            content=raw,
+            headers={
+                "content-type": "application/json",
+                "x-custom": "yes",
+                "authorization": "Bearer sk-9",
+            },
+        )
     # WHEN the log is read through the control API
     reply = await control(sim, "ap-northeast", "GET", "/requests?limit=1")
     (entry,) = reply.json()["requests"]
@@ -144,19 +162,28 @@ async def test_hang_reads_the_request_and_never_answers(sim: Simulator) -> None:
 
 async def test_stall_sends_headers_then_no_body(sim: Simulator) -> None:
     await sim.set_fault("us-west", "stall")
-    async with httpx.AsyncClient(timeout=0.3) as client, client.stream("POST", sim.url("us-west") + "/chat/completions", json=CHAT) as r:
+    async with (
+        httpx.AsyncClient(timeout=0.3) as client,
+        client.stream("POST", sim.url("us-west") + "/chat/completions", json=CHAT) as r,
+    ):
         assert r.status_code == 200
         with pytest.raises(httpx.ReadTimeout):
             await r.aread()
 
 
-async def test_refuse_closes_the_port_and_ok_through_another_upstream_reopens_it(sim: Simulator) -> None:
+async def test_refuse_closes_the_port_and_ok_through_another_upstream_reopens_it(
+    sim: Simulator,
+) -> None:
     port = sim.port("us-west")
-    reply = await control(sim, "ap-northeast", "POST", "/fault", {"upstream": "us-west", "spec": "refuse"})
+    reply = await control(
+        sim, "ap-northeast", "POST", "/fault", {"upstream": "us-west", "spec": "refuse"}
+    )
     assert reply.json()["listening"] is False
     with pytest.raises(httpx.ConnectError):
         await post(sim, "us-west", "/chat/completions")
-    reply = await control(sim, "ap-southeast", "POST", "/fault", {"upstream": "us-west", "spec": "ok"})
+    reply = await control(
+        sim, "ap-southeast", "POST", "/fault", {"upstream": "us-west", "spec": "ok"}
+    )
     assert reply.json()["listening"] is True
     assert (await post(sim, "us-west", "/chat/completions")).status_code == 200
     assert sim.port("us-west") == port
@@ -184,7 +211,10 @@ async def test_truncated_is_a_complete_message_with_half_the_json(sim: Simulator
 async def test_cut_stream_delivers_two_events_then_drops(sim: Simulator) -> None:
     await sim.set_fault("us-west", "cut")
     events: list[str] = []
-    async with httpx.AsyncClient() as client, client.stream("POST", sim.url("us-west") + "/chat/completions", json=STREAM) as r:
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream("POST", sim.url("us-west") + "/chat/completions", json=STREAM) as r,
+    ):
         assert r.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError):
             async for line in r.aiter_lines():
@@ -194,7 +224,7 @@ async def test_cut_stream_delivers_two_events_then_drops(sim: Simulator) -> None
 
 async def test_cut_json_promises_more_bytes_than_it_sends(sim: Simulator) -> None:
     await sim.set_fault("us-west", "cut")
-    with pytest.raises(httpx.RemoteProtocolError, match="incomplete|expected"):
+    with pytest.raises(httpx.RemoteProtocolError, match=r"received \d+ bytes, expected \d+"):
         await post(sim, "us-west", "/chat/completions")
 
 
@@ -220,7 +250,10 @@ async def test_count_modifier_fails_the_next_n_then_heals(sim: Simulator) -> Non
 async def test_rate_modifier_fails_about_that_share(sim: Simulator) -> None:
     await sim.set_fault("us-west", "status:503,rate=0.5")
     async with httpx.AsyncClient() as client:
-        codes = [(await client.post(sim.url("us-west") + "/chat/completions", json=CHAT)).status_code for _ in range(60)]
+        codes = [
+            (await client.post(sim.url("us-west") + "/chat/completions", json=CHAT)).status_code
+            for _ in range(60)
+        ]
     assert 15 <= codes.count(503) <= 45 and codes.count(200) == 60 - codes.count(503)
 
 
@@ -240,18 +273,27 @@ async def test_control_api_rejects_bad_specs_and_unknown_upstreams(sim: Simulato
     unknown = await control(sim, "us-west", "POST", "/fault", {"upstream": "mars", "spec": "ok"})
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_upstream"
     assert (await control(sim, "us-west", "GET", "/fault")).status_code == 405
-    everyone = await control(sim, "us-west", "POST", "/fault", {"upstream": "*", "spec": "status:502"})
+    everyone = await control(
+        sim, "us-west", "POST", "/fault", {"upstream": "*", "spec": "status:502"}
+    )
     assert [u["fault"]["spec"] for u in everyone.json()["upstreams"]] == ["status:502"] * 3
 
 
 async def test_start_faults_models_and_required_key() -> None:
-    specs = [UpstreamSpec("us-east", models=("only-model",), fault="status:401"), UpstreamSpec("eu-central")]
+    specs = [
+        UpstreamSpec("us-east", models=("only-model",), fault="status:401"),
+        UpstreamSpec("eu-central"),
+    ]
     async with Simulator(specs, require_key="sk-right") as sim, httpx.AsyncClient() as client:
         assert (await client.get(sim.url("us-east") + "/models")).status_code == 401
-        wrong = await client.get(sim.url("eu-central") + "/models", headers={"authorization": "Bearer sk-wrong"})
+        wrong = await client.get(
+            sim.url("eu-central") + "/models", headers={"authorization": "Bearer sk-wrong"}
+        )
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
         await sim.set_fault("us-east", "ok")
-        right = await client.get(sim.url("us-east") + "/models", headers={"authorization": "Bearer sk-right"})
+        right = await client.get(
+            sim.url("us-east") + "/models", headers={"authorization": "Bearer sk-right"}
+        )
         assert [m["id"] for m in right.json()["data"]] == ["only-model"]
 
 

@@ -21,7 +21,9 @@ def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     """Start the simulator and return it with the lines it printed up to `simulator ready`."""
     process = subprocess.Popen(
         [sys.executable, "-m", "edge_router.cli.main", "simulate", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -40,13 +42,33 @@ def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
 def test_cli_serves_prints_the_table_writes_a_config_and_stops_on_sigterm(tmp_path: Path) -> None:
     config_path = tmp_path / "router.yaml"
     process, lines = start(
-        "--upstreams", "6", "--base-port", "0", "--profile", "fast", "--seed", "3",
-        "--fault", "us-west=status:503", "--models", "ap-northeast=gpt-4.1,my-model",
-        "--write-config", str(config_path),
+        "--upstreams",
+        "6",
+        "--base-port",
+        "0",
+        "--profile",
+        "fast",
+        "--seed",
+        "3",
+        "--fault",
+        "us-west=status:503",
+        "--models",
+        "ap-northeast=gpt-4.1,my-model",
+        "--write-config",
+        str(config_path),
     )
     try:
-        table = dict(re.findall(r"^(\S+)\s+(http://127\.0\.0\.1:\d+/v1)", "\n".join(lines), re.MULTILINE))
-        assert list(table) == ["ap-northeast", "ap-southeast", "us-west", "us-east", "eu-central", "upstream-6"]
+        table = dict(
+            re.findall(r"^(\S+)\s+(http://127\.0\.0\.1:\d+/v1)", "\n".join(lines), re.MULTILINE)
+        )
+        assert list(table) == [
+            "ap-northeast",
+            "ap-southeast",
+            "us-west",
+            "us-east",
+            "eu-central",
+            "upstream-6",
+        ]
         assert lines[-1] == "simulator ready"
         chat = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
         reply = httpx.post(table["us-east"] + "/chat/completions", json=chat)
@@ -59,7 +81,9 @@ def test_cli_serves_prints_the_table_writes_a_config_and_stops_on_sigterm(tmp_pa
         assert [(u.id, u.base_url) for u in config.upstreams] == list(table.items())
         check = subprocess.run(
             [sys.executable, "-m", "edge_router.cli.main", "config", "check", str(config_path)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert check.returncode == 0, check.stderr
     finally:
@@ -80,7 +104,10 @@ def test_cli_serves_prints_the_table_writes_a_config_and_stops_on_sigterm(tmp_pa
 def test_cli_rejects_bad_arguments_with_exit_2(args: list[str], message: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "edge_router.cli.main", "simulate", "--upstreams", "3", *args],
-        capture_output=True, text=True, check=False, timeout=10,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
     )
     assert done.returncode == 2
     assert message in done.stderr
@@ -89,8 +116,21 @@ def test_cli_rejects_bad_arguments_with_exit_2(args: list[str], message: str) ->
 def test_cli_help_documents_the_fault_grammar_and_the_control_endpoint() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "edge_router.cli.main", "simulate", "--help"],
-        capture_output=True, text=True, check=True, timeout=10,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
     )
-    for text in ("MODE[:ARG][,key=value...]", "status:CODE", "retry_after_ms", "refuse", "rate=R", "count=N",
-                 "POST /_sim/fault", "/_sim/state", "/_sim/requests", "/_sim/reset"):
+    for text in (
+        "MODE[:ARG][,key=value...]",
+        "status:CODE",
+        "retry_after_ms",
+        "refuse",
+        "rate=R",
+        "count=N",
+        "POST /_sim/fault",
+        "/_sim/state",
+        "/_sim/requests",
+        "/_sim/reset",
+    ):
         assert text in done.stdout

@@ -27,13 +27,25 @@ from edge_router.simulator.upstreams import latency_range_ms
 
 
 def ask(
-    path: str, payload: Any = None, *, method: str = "POST", raw: bytes | None = None,
-    authorization: str | None = None, require_key: str | None = None,
+    path: str,
+    payload: Any = None,
+    *,
+    method: str = "POST",
+    raw: bytes | None = None,
+    authorization: str | None = None,
+    require_key: str | None = None,
 ) -> Answer:
     body = raw if raw is not None else json.dumps(payload).encode()
     return answer(
-        method, path, body, upstream_id="us-east", models_body=models_list(["m1", "m2"], 1),
-        authorization=authorization, require_key=require_key, rid="sim-us-east-000007", created=1700000000,
+        method,
+        path,
+        body,
+        upstream_id="us-east",
+        models_body=models_list(["m1", "m2"], 1),
+        authorization=authorization,
+        require_key=require_key,
+        rid="sim-us-east-000007",
+        created=1700000000,
     )
 
 
@@ -43,7 +55,10 @@ def events_of(reply: Answer) -> list[str]:
 
 
 def test_chat_json_names_the_upstream_echoes_the_model_and_counts_tokens() -> None:
-    reply = ask("/v1/chat/completions", {"model": "gpt-4.1", "messages": [{"role": "user", "content": "x" * 40}]})
+    reply = ask(
+        "/v1/chat/completions",
+        {"model": "gpt-4.1", "messages": [{"role": "user", "content": "x" * 40}]},
+    )
     assert (reply.status, reply.content_type, reply.events) == (200, "application/json", None)
     body = json.loads(reply.body)
     assert body["object"] == "chat.completion"
@@ -59,10 +74,15 @@ def test_chat_json_names_the_upstream_echoes_the_model_and_counts_tokens() -> No
 
 
 def test_chat_stream_is_role_content_finish_usage_done() -> None:
-    reply = ask("/v1/chat/completions", {
-        "model": "claude-sonnet-4.5", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
-    })
+    reply = ask(
+        "/v1/chat/completions",
+        {
+            "model": "claude-sonnet-4.5",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        },
+    )
     assert reply.content_type == "text/event-stream"
     events = events_of(reply)
     assert events[-1] == "[DONE]"
@@ -76,7 +96,10 @@ def test_chat_stream_is_role_content_finish_usage_done() -> None:
 
 
 def test_chat_stream_without_include_usage_has_no_usage_chunk() -> None:
-    reply = ask("/v1/chat/completions", {"model": "m", "stream": True, "messages": [{"role": "user", "content": "a"}]})
+    reply = ask(
+        "/v1/chat/completions",
+        {"model": "m", "stream": True, "messages": [{"role": "user", "content": "a"}]},
+    )
     chunks = [json.loads(e) for e in events_of(reply)[:-1]]
     assert all(c["choices"] for c in chunks)
     assert all("usage" not in c for c in chunks)
@@ -121,24 +144,50 @@ def test_models_lists_the_configured_models() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "status", "error"),
     [
-        ({"path": "/v1/chat/completions", "raw": b"{not json"}, 400,
-         {"message": "We could not parse the JSON body of your request.", "type": "invalid_request_error",
-          "param": None, "code": "invalid_json"}),
+        (
+            {"path": "/v1/chat/completions", "raw": b"{not json"},
+            400,
+            {
+                "message": "We could not parse the JSON body of your request.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_json",
+            },
+        ),
         ({"path": "/v1/chat/completions", "raw": b""}, 400, None),
         ({"path": "/v1/chat/completions", "raw": b"[1]"}, 400, None),
-        ({"path": "/v1/chat/completions", "payload": {"messages": [{"role": "user", "content": "a"}]}}, 400,
-         {"message": "you must provide a model parameter", "type": "invalid_request_error", "param": "model",
-          "code": "missing_field"}),
+        (
+            {
+                "path": "/v1/chat/completions",
+                "payload": {"messages": [{"role": "user", "content": "a"}]},
+            },
+            400,
+            {
+                "message": "you must provide a model parameter",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "missing_field",
+            },
+        ),
         ({"path": "/v1/chat/completions", "payload": {"model": "m", "messages": []}}, 400, None),
         ({"path": "/v1/embeddings", "payload": {"model": "m", "input": 3}}, 400, None),
         ({"path": "/v1/completions", "payload": {"model": "m"}}, 400, None),
-        ({"path": "/v1/nothing", "payload": {}}, 404,
-         {"message": "Unknown request URL: POST /v1/nothing.", "type": "invalid_request_error", "param": None,
-          "code": "unknown_url"}),
+        (
+            {"path": "/v1/nothing", "payload": {}},
+            404,
+            {
+                "message": "Unknown request URL: POST /v1/nothing.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "unknown_url",
+            },
+        ),
         ({"path": "/v1/models", "payload": {}}, 405, None),
     ],
 )
-def test_bad_requests_get_openai_shaped_errors(kwargs: dict[str, Any], status: int, error: Any) -> None:
+def test_bad_requests_get_openai_shaped_errors(
+    kwargs: dict[str, Any], status: int, error: Any
+) -> None:
     reply = ask(kwargs.pop("path"), kwargs.pop("payload", None), **kwargs)
     assert reply.status == status
     body = json.loads(reply.body)
@@ -151,21 +200,31 @@ def test_require_key_answers_401_invalid_api_key_unless_the_bearer_matches() -> 
     good = ask("/v1/models", method="GET", raw=b"", authorization="Bearer sk-1", require_key="sk-1")
     assert good.status == 200
     for authorization in (None, "Bearer sk-2", "sk-1"):
-        bad = ask("/v1/models", method="GET", raw=b"", authorization=authorization, require_key="sk-1")
+        bad = ask(
+            "/v1/models", method="GET", raw=b"", authorization=authorization, require_key="sk-1"
+        )
         assert bad.status == 401
         assert json.loads(bad.body)["error"]["code"] == "invalid_api_key"
 
 
 def test_ids_are_the_five_regions_then_numbered() -> None:
     assert upstream_ids(7) == [
-        "ap-northeast", "ap-southeast", "us-west", "us-east", "eu-central", "upstream-6", "upstream-7",
+        "ap-northeast",
+        "ap-southeast",
+        "us-west",
+        "us-east",
+        "eu-central",
+        "upstream-6",
+        "upstream-7",
     ]
     with pytest.raises(ValueError):
         upstream_ids(0)
 
 
 def test_default_specs_apply_faults_and_models_by_id_and_reject_unknown_ids() -> None:
-    specs = default_specs(3, faults={"us-west": "status:503", "*": "delay:1"}, models={"ap-northeast": ["a"]})
+    specs = default_specs(
+        3, faults={"us-west": "status:503", "*": "delay:1"}, models={"ap-northeast": ["a"]}
+    )
     assert [(s.id, s.fault, s.models) for s in specs] == [
         ("ap-northeast", "delay:1", ("a",)),
         ("ap-southeast", "delay:1", DEFAULT_MODELS),
@@ -182,7 +241,9 @@ def test_seed_profile_uses_the_tutorial_ranges_and_is_reproducible() -> None:
     assert latency_range_ms(us_east, "fast") is None
 
     def waits(seed: int) -> list[float]:
-        runtime = UpstreamRuntime(us_east, latency_ms=(40.0, 70.0), seed=seed, log_size=4, created=0)
+        runtime = UpstreamRuntime(
+            us_east, latency_ms=(40.0, 70.0), seed=seed, log_size=4, created=0
+        )
         return [runtime.wait_s(None) for _ in range(50)]
 
     first = waits(0)
@@ -192,8 +253,13 @@ def test_seed_profile_uses_the_tutorial_ranges_and_is_reproducible() -> None:
 
 
 def test_config_keeps_default_weights_and_drops_fallbacks_to_missing_ids() -> None:
-    data = config_dict([("ap-northeast", "http://127.0.0.1:1/v1"), ("us-west", "http://127.0.0.1:2/v1"),
-                        ("upstream-6", "http://127.0.0.1:6/v1")])
+    data = config_dict(
+        [
+            ("ap-northeast", "http://127.0.0.1:1/v1"),
+            ("us-west", "http://127.0.0.1:2/v1"),
+            ("upstream-6", "http://127.0.0.1:6/v1"),
+        ]
+    )
     assert data["home"] == {"local": "ap-northeast"}
     assert [(u["id"], u["weight"], u["fallbacks"]) for u in data["upstreams"]] == [
         ("ap-northeast", 10, ["us-west"]),

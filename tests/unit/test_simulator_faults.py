@@ -17,8 +17,13 @@ from edge_router.simulator.faults import OK, ActiveFault, draw
         ("status:503", Fault("status", 503.0, text="status:503")),
         (
             "status:429,retry_after=2,retry_after_ms=1500",
-            Fault("status", 429.0, retry_after=2.0, retry_after_ms=1500.0,
-                  text="status:429,retry_after=2,retry_after_ms=1500"),
+            Fault(
+                "status",
+                429.0,
+                retry_after=2.0,
+                retry_after_ms=1500.0,
+                text="status:429,retry_after=2,retry_after_ms=1500",
+            ),
         ),
         ("delay:2.5", Fault("delay", 2.5, text="delay:2.5")),
         ("hang", Fault("hang", text="hang")),
