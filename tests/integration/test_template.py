@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from edge_router import observability
 from edge_router.config import env, load_config
 from edge_router.config.defaults import DEFAULT_HOME, DEFAULT_UPSTREAMS, HOLYSHEEP_BASE_URL
 from edge_router.config.model import Routing
@@ -40,12 +41,7 @@ REGIONS = ["us-east-1", "us-west-1", "ap-northeast-2", "ap-southeast-1", "eu-cen
 #: Where a `BuildMethod: python3.x` layer's files land in the Lambda (`<ContentUri>/f` -> here/f).
 LAYER_PYTHON_DIR = "/opt/python/"
 #: SPEC §8 metric names; the dashboard and alarms may use no other name in `EdgeRouter`.
-SPEC_METRICS = {
-    "Requests", "Latency", "UpstreamLatency", "Overhead", "TimeToFirstByte", "Attempts",
-    "Failovers", "Errors", "UpstreamAuthFailed", "CircuitOpened", "RateLimited",
-    "RetryBudgetExhausted", "PromptTokens", "CompletionTokens", "CostUSD", "ProbeLatency",
-    "UpstreamAvailable",
-}  # fmt: skip
+SPEC_METRICS = set(observability.ALL_METRICS)
 DOMAIN = {
     "DomainName": "llm.example.com",
     "CertificateArn": "arn:aws:acm:ap-northeast-2:123456789012:certificate/0f1e2d3c-1111-2222-3333-444455556666",
