@@ -22,6 +22,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk not installed: using the aiohttp load generator")
 	$(BIN)/python -m bench.run
 
 demo: $(STAMP)

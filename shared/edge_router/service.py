@@ -70,6 +70,7 @@ class _Tally:
     limited: int = 0
     last_error: str | None = None
     last_upstream: str | None = None
+    last_class: str = "upstream_5xx"  # the ErrorClass of the last failure
 
 
 class RouterService:
@@ -162,6 +163,7 @@ class RouterService:
         if tally.limited and not tally.failed:
             soonest = min((s.rate_limited_until for s in serving), default=0.0)
             raise errors.RateLimited(retry_after_s=max(soonest - self.clock.wall(), 1.0))
+        ctx.error_class = tally.last_class
         raise errors.AllUpstreamsFailed(
             f"All {ctx.attempts} upstream attempt(s) failed; last error: {tally.last_error}."
         )
@@ -195,11 +197,13 @@ class RouterService:
         except DeadlineCut as exc:
             ctx.waited_s += self.clock.monotonic() - started
             self._record(upstream_id, token, br.Result.NEUTRAL, None)
+            ctx.error_class = "timeout"
             raise errors.DeadlineExceeded() from exc
         except AttemptError as exc:
             ctx.waited_s += self.clock.monotonic() - started
             tally.failed += 1
             tally.last_error = f"{upstream_id}: {exc}"
+            tally.last_class = exc.error_class
             self._record(upstream_id, token, br.Result.HARD_FAILURE, str(exc))
             return None
         ctx.waited_s += self.clock.monotonic() - started
@@ -215,6 +219,7 @@ class RouterService:
             if not response.body:
                 response.close()
                 tally.failed += 1
+                tally.last_class = "connect"
                 tally.last_error = f"{upstream_id}: stream ended before its first chunk"
                 self._record(upstream_id, token, br.Result.HARD_FAILURE, tally.last_error)
                 return None
@@ -228,6 +233,7 @@ class RouterService:
                     rest.append(chunk)
             except AttemptError as exc:
                 tally.failed += 1
+                tally.last_class = exc.error_class
                 tally.last_error = f"{upstream_id}: {exc}"
                 self._record(upstream_id, token, br.Result.HARD_FAILURE, str(exc))
                 return None
@@ -245,6 +251,7 @@ class RouterService:
             return None
         if outcome is Outcome.FAILED:
             tally.failed += 1
+            tally.last_class = "upstream_5xx"
             tally.last_error = f"{upstream_id}: HTTP {status}" + (
                 "" if parsed is not None or status >= 500 else " with a non-JSON body")
             return None

@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from .. import __version__, errors
-from ..errors import RouterError, to_openai_body
-from . import openai_routes, ops_routes
+from ..errors import RouterError
+from . import dashboard_routes, openai_routes, ops_routes
 from .deps import Deps
-from .middleware import EdgeMiddleware
+from .middleware import EdgeMiddleware, error_response
 
 log = logging.getLogger(__name__)
 
 
-def error_response(error: RouterError) -> Response:
-    return Response(
-        orjson.dumps(to_openai_body(error)),
-        status_code=error.status_code,
-        headers=error.headers(),
-        media_type="application/json",
-    )
-
-
 async def _router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
-    ctx = request.scope.get("edge.ctx")
-    if ctx is not None and ctx.error_class is None and exc.status_code >= 500:
-        ctx.error_class = getattr(exc, "error_class", None)
     return error_response(exc)
 
 
@@ -49,7 +36,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         error = errors.InvalidField(str(exc.detail))
-        error.status_code = exc.status_code  # type: ignore[misc]
     return error_response(error)
 
 
@@ -72,8 +58,7 @@ def create_app(deps: Deps) -> FastAPI:
     )
     app.include_router(openai_routes.build_router(deps))
     app.include_router(ops_routes.build_router(deps))
-    app.add_middleware(
-        EdgeMiddleware, region=deps.config.region, clock=deps.clock, metrics=deps.metrics
-    )
+    app.include_router(dashboard_routes.build_router())
+    app.add_middleware(EdgeMiddleware, deps=deps)
     app.state.deps = deps
     return app

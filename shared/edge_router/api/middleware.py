@@ -13,13 +13,16 @@ import re
 from collections.abc import Callable
 
 import orjson
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..clock import Clock
 from ..context import RequestContext
-from ..errors import RouterError, to_openai_body
-from ..observability import Metrics, RequestRecord, error_class_for
+from ..errors import RequestTooLarge, RouterError, to_openai_body
+from ..observability import RequestRecord, error_class_for
 from ..pricing import format_usd
+from . import proxy
+from .deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,35 @@ CONTEXT_KEY = "edge.ctx"
 
 def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
+
+
+def error_response(error: RouterError) -> Response:
+    """A router error as an HTTP response in OpenAI's shape."""
+    return Response(
+        orjson.dumps(to_openai_body(error)),
+        status_code=error.status_code,
+        headers=error.headers(),
+        media_type="application/json",
+    )
+
+
+def _body_reader(receive: Receive) -> proxy.BodyReader:
+    async def read(limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"The request body is over the {limit}-byte limit.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    return read
 
 
 def _client_request_id(scope: Scope) -> str | None:
@@ -43,16 +75,17 @@ class EdgeMiddleware:
         self,
         app: ASGIApp,
         *,
-        region: str,
-        clock: Clock,
-        metrics: Metrics,
+        deps: Deps,
         on_done: Callable[[RequestContext], None] | None = None,
     ) -> None:
         self.app = app
-        self.region = region.encode()
-        self.clock = clock
-        self.metrics = metrics
+        self.deps = deps
+        self.region = deps.config.region.encode()
+        self.clock = deps.clock
+        self.metrics = deps.metrics
         self.on_done = on_done
+        # The proxy POSTs skip the framework's per-request layers (see api/proxy.py).
+        self.fast_paths = {f"/v1{path}": path for path in proxy.PROXY_PATHS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +108,11 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            path = self.fast_paths.get(scope["path"]) if scope["method"] == "POST" else None
+            if path is None:
+                await self.app(scope, receive, send_with_headers)
+            else:
+                await self._proxy(path, ctx, scope, receive, send_with_headers)
         except Exception:  # the one outermost catch-all: log it, answer a generic 500
             log.exception("internal error (request id %s)", ctx.request_id)
             ctx.error_class = "internal"
@@ -89,6 +126,20 @@ class EdgeMiddleware:
                 await send_with_headers({
                     "type": "http.response.body", "body": orjson.dumps(to_openai_body(error)),
                 })
+
+    async def _proxy(
+        self, path: str, ctx: RequestContext, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        response: Response
+        try:
+            reply = await proxy.handle(self.deps, ctx, path, scope["headers"],
+                                       _body_reader(receive))
+            response = proxy.to_response(reply)
+        except RouterError as exc:
+            response = error_response(exc)
+        except ClientDisconnect:
+            return
+        await response(scope, receive, send)
 
     def _edge_headers(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
         overhead_ms = (self.clock.monotonic() - ctx.started - ctx.waited_s) * 1000.0

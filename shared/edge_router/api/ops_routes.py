@@ -82,6 +82,9 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
         "strategy": deps.config.routing.strategy,
         "home": deps.config.home_upstream,
         "health_store": deps.config.health.store,
+        # every region whose items this router reads (`home` regions and this one), so a view of
+        # the matrix can say which of them have no data
+        "regions": list(deps.sync.regions) if deps.sync is not None else [deps.config.region],
         "synced_at": deps.sync.last_synced_at if deps.sync is not None else None,
         "now": now,
         "upstreams": upstreams,

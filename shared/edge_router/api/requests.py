@@ -24,18 +24,6 @@ REQUIRED: dict[str, tuple[str, str]] = {
 }
 
 
-def check_content_length(request: Request, limit: int) -> None:
-    value = request.headers.get("content-length")
-    if value is None:
-        return
-    try:
-        length = int(value)
-    except ValueError as exc:
-        raise errors.InvalidField("Invalid Content-Length header.") from exc
-    if length > limit:
-        raise errors.RequestTooLarge(f"The request body is over the {limit}-byte limit.")
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -43,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         print("edge-router serve: health.store is forced to 'memory' locally", file=sys.stderr)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = create_app(build_deps(config))
+    # Long-lived objects built at start-up never need collecting: keep them out of the
+    # collector's young generations so its pauses stay short under load (p99).
+    gc.collect()
+    gc.freeze()
     print(f"edge-router serving on http://{args.host}:{args.port} — {summary(config)}", flush=True)
     uvicorn.run(
         app,
