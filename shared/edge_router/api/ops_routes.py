@@ -96,6 +96,10 @@ def build_router(deps: Deps) -> APIRouter:
 
     @router.get("/health", summary="Route 53 health check: 200 when an upstream is usable")
     async def health() -> Response:
+        # Route 53 may be all the traffic a region gets: /health must sync (bounded, once per
+        # interval) so that a fresh container reflects the health checker's probes (SPEC §6).
+        if deps.sync is not None:
+            await deps.sync.maybe_sync()
         ok, body = health_view(deps, deps.clock.wall())
         return Response(orjson.dumps(body), status_code=200 if ok else 503,
                         media_type="application/json")

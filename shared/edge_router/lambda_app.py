@@ -1,0 +1,142 @@
+"""The router Lambda: the app under Mangum, built once per container (SPEC §8).
+
+`functions/router/handler.py` is only `handler = build_router_handler(os.environ)`; tests and
+`bench/lambda_bench.py` build handlers the same way, with their own environment and hooks.
+
+Per invocation (`RouterHandler.__call__`):
+1. the Powertools logger takes the Lambda context and the API Gateway request id
+   (`requestContext.requestId`) as correlation id;
+2. the container's one event loop is made current and Mangum runs the app on it (see
+   `lambda_runtime.ContainerLoop`: this is what keeps the upstream connection pool warm);
+3. before the invocation returns, background health-store writes (breaker transitions, each
+   bounded by `health.timeout_ms`) are awaited: Lambda freezes the process once the handler
+   returns, so a write left running would land minutes later or never;
+4. the EMF metrics of the invocation are flushed (one line per request).
+
+Under Mangum a streamed answer is buffered into one response, and `deadline_s` bounds the whole
+of it (`buffered_streams=True`): a stream still running at the deadline ends with a
+`deadline_exceeded` error event, before API Gateway's 30 s cut.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+from mangum.types import ASGI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .api.app import create_app
+from .api.deps import Deps
+from .auth import Authenticator
+from .build import build_deps
+from .clock import Clock, SystemClock
+from .config import ConfigError, load_config
+from .health.store import HealthStore
+from .lambda_runtime import ContainerLoop, build_logger, build_store
+from .metrics_emf import EmfMetrics
+
+__all__ = ["RouterHandler", "build_router_handler"]
+
+
+def _drain_after(app: ASGIApp, deps: Deps) -> ASGI:
+    """The app, then a wait for the health store's background writes, in the same loop run."""
+    sync = deps.sync
+
+    async def drained(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            if sync is not None:
+                await sync.drain()
+
+    return drained
+
+
+class RouterHandler:
+    """`handler(event, context)`: one per container; holds everything built at import."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        loop: ContainerLoop,
+        metrics: EmfMetrics,
+        logger: Logger,
+        store: HealthStore,
+    ) -> None:
+        self.deps = deps
+        self.loop = loop
+        self.metrics = metrics
+        self.logger = logger
+        self.store = store
+        self.app = create_app(deps)
+        loop.activate()  # Mangum looks up (or creates) the current loop when it is built
+        self.mangum = Mangum(_drain_after(self.app, deps), lifespan="off")
+        self._invoke: Callable[[dict[str, Any], Any], dict[str, Any]] = (
+            logger.inject_lambda_context(
+                self._run, correlation_id_path=correlation_paths.API_GATEWAY_HTTP
+            )
+        )
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._invoke(event, context)
+
+    def _run(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.loop.activate()
+        try:
+            return self.mangum(event, context)
+        finally:
+            self.metrics.flush()
+
+    def close(self) -> None:
+        """Release the upstream pool, the store and the loop (tests, benchmarks)."""
+        if self.loop.loop.is_closed():
+            return
+        self.loop.run(self.deps.service.client.close())
+        self.loop.run(self.store.close())
+        self.loop.close()
+
+
+def build_router_handler(
+    environ: Mapping[str, str] | None = None,
+    *,
+    clock: Clock | None = None,
+    on_store_call: Callable[[str], None] | None = None,
+    write_metrics: Callable[[str], None] | None = None,
+    auth: Authenticator | None = None,
+    upstream_auth: Callable[[str], str | None] | None = None,
+) -> RouterHandler:
+    """Build the router handler from the environment (SPEC §8): config file and overrides,
+    the health store (DynamoDB when configured), the EMF sink, the logger and the app.
+
+    Makes no network call. Hooks for tests and other wiring: `clock`, `on_store_call` (counts
+    DynamoDB calls), `write_metrics` (receives EMF lines; default stdout), and `auth` /
+    `upstream_auth` for keys mode, which must be given when `auth.mode` is `keys`.
+    """
+    environ = os.environ if environ is None else environ
+    config = load_config(environ=environ)
+    if config.auth.mode != "passthrough" and auth is None:
+        raise ConfigError(
+            f"auth.mode: '{config.auth.mode}' needs a key authenticator; pass auth= to "
+            "build_router_handler (refusing to forward router keys upstream)"
+        )
+    clock = clock or SystemClock()
+    loop = ContainerLoop()
+    store = build_store(config, environ, wall=clock.wall, on_call=on_store_call)
+    metrics = EmfMetrics(config.region, wall=clock.wall, write=write_metrics)
+    deps = build_deps(
+        config,
+        clock=clock,
+        store=store,
+        metrics=metrics,
+        auth=auth,
+        upstream_auth=upstream_auth,
+        buffered_streams=True,
+    )
+    logger = build_logger()
+    return RouterHandler(deps, loop=loop, metrics=metrics, logger=logger, store=store)

@@ -1,0 +1,89 @@
+"""What both Lambda handlers share: one event loop per container, the health store the config
+names, and the Powertools logger.
+
+The event loop. Mangum 0.22 runs every invocation with
+`asyncio.get_event_loop().run_until_complete(...)`: whatever loop is *current* in the thread
+when the invocation starts. Nothing keeps that loop the same across invocations (anything that
+calls `asyncio.run()`, or `set_event_loop`, in between replaces or unsets it; Python 3.14 no
+longer creates one on demand), and the aiohttp session of `UpstreamClient` is rebuilt, with a
+new connection pool, whenever the running loop changes. So a handler owns one `ContainerLoop`
+for the container's life and makes it current before each invocation: the upstream pool, the
+health store's pending futures and background writes all live on one loop, and warm
+invocations reuse upstream connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+from .config import Config
+from .config.env import SERVICE_NAME
+from .health.dynamodb import DynamoHealthStore
+from .health.memory import MemoryHealthStore
+from .health.store import HealthStore, HealthStoreError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: The library's root logger: its records go out through the Powertools handler.
+LIBRARY_LOGGER = "edge_router"
+
+
+class ContainerLoop:
+    """One asyncio event loop for the life of a Lambda container."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.new_event_loop()
+
+    def activate(self) -> asyncio.AbstractEventLoop:
+        """Make this loop the thread's current one (Mangum runs on the current loop)."""
+        asyncio.set_event_loop(self.loop)
+        return self.loop
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run `awaitable` to completion on this loop, from synchronous code."""
+        return self.activate().run_until_complete(awaitable)
+
+    def close(self) -> None:
+        """Close the loop (tests and benchmarks; a container's loop lives as long as it does)."""
+        if self.loop.is_closed():
+            return
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+        asyncio.set_event_loop(None)
+
+
+def build_store(
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    wall: Callable[[], float],
+    on_call: Callable[[str], None] | None = None,
+) -> HealthStore:
+    """The store `health.store` names. DynamoDB is advisory (SPEC §6): if its client cannot be
+    built, the container runs on a memory store rather than failing to start."""
+    if config.health.store != "dynamodb":
+        return MemoryHealthStore(config.region, wall=wall)
+    try:
+        return DynamoHealthStore.from_config(
+            config.health, region=config.region, environ=environ, wall=wall, on_call=on_call
+        )
+    except HealthStoreError as exc:
+        log.error("health store unavailable, using memory: %s", exc)
+        return MemoryHealthStore(config.region, wall=wall)
+
+
+def build_logger(*, level: str | None = None) -> Logger:
+    """The Powertools JSON logger (service `edge-router`); the library's own loggers
+    (`edge_router.*`) are routed through it so every line carries the correlation id."""
+    logger = Logger(service=SERVICE_NAME, level=level)
+    logging.getLogger(LIBRARY_LOGGER)  # register it, so the copy below finds it
+    copy_config_to_registered_loggers(source_logger=logger, include={LIBRARY_LOGGER})
+    return logger
