@@ -131,8 +131,14 @@ class Simulator:
             await site.stop()
         server = self._runners[up.id].server
         if server is not None:
-            for connection in server.connections:
-                connection.close()  # idle keep-alive connections close now, busy ones after
+            # Like a process that died: every connection, idle or busy, is torn down (RST), so
+            # a client's pooled keep-alive connection fails at once instead of hanging.
+            for connection in list(server.connections):
+                transport = connection.transport
+                if transport is not None:
+                    transport.abort()
+                else:
+                    connection.close()
         for _ in range(3):
             await asyncio.sleep(0)  # let the idle ones send their FIN before we report back
 
