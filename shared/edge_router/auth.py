@@ -1,5 +1,6 @@
 """Client credentials (SPEC §7). `PassthroughAuth` forwards the client's Authorization upstream;
-keys mode (`auth_keys.py`) checks router keys and supplies the upstream keys itself."""
+keys mode (`keys/`, built by `keys.build.build_auth`) checks router keys and supplies the
+upstream keys itself."""
 
 from __future__ import annotations
 
