@@ -21,6 +21,7 @@ from ..context import RequestContext
 from ..errors import RequestTooLarge, RouterError, to_openai_body
 from ..observability import RequestRecord, error_class_for
 from ..pricing import format_usd
+from ..redaction import default_redactor
 from . import proxy
 from .deps import Deps
 
@@ -35,9 +36,12 @@ def new_request_id() -> str:
 
 
 def error_response(error: RouterError) -> Response:
-    """A router error as an HTTP response in OpenAI's shape."""
+    """A router error as an HTTP response in OpenAI's shape (credentials masked, §7: a message
+    may quote the client's path or model)."""
+    body = to_openai_body(error)
+    body["error"]["message"] = default_redactor(body["error"]["message"])
     return Response(
-        orjson.dumps(to_openai_body(error)),
+        orjson.dumps(body),
         status_code=error.status_code,
         headers=error.headers(),
         media_type="application/json",

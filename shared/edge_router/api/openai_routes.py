@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..context import RequestContext
-from . import proxy
+from . import proxy, schemas
 from .deps import Deps
 from .middleware import CONTEXT_KEY
 from .requests import read_body
@@ -27,15 +27,17 @@ def build_router(deps: Deps) -> APIRouter:
         )
         return proxy.to_response(reply)
 
-    @router.post("/chat/completions", summary="Create a chat completion (JSON or SSE)")
+    @router.post("/chat/completions", summary="Create a chat completion (JSON or SSE)",
+                 openapi_extra=schemas.CHAT)
     async def chat_completions(request: Request) -> Response:
         return await handle(request, "/chat/completions")
 
-    @router.post("/completions", summary="Create a completion")
+    @router.post("/completions", summary="Create a completion",
+                 openapi_extra=schemas.COMPLETIONS)
     async def completions(request: Request) -> Response:
         return await handle(request, "/completions")
 
-    @router.post("/embeddings", summary="Create embeddings")
+    @router.post("/embeddings", summary="Create embeddings", openapi_extra=schemas.EMBEDDINGS)
     async def embeddings(request: Request) -> Response:
         return await handle(request, "/embeddings")
 

@@ -17,6 +17,7 @@ from ..context import RequestContext
 from ..reply import Reply
 from ..service import Call
 from .deps import Deps
+from .limits import check_limits
 from .requests import parse_body, upstream_headers
 
 #: The POST endpoints the router proxies, below /v1.
@@ -55,6 +56,7 @@ async def handle(
     principal = await deps.auth.authenticate(_header(headers, b"authorization"))
     body = await read_body(limit)
     parsed = parse_body(body, path)
+    check_limits(parsed, path, deps.config.limits)
     model: str = parsed["model"]
     ctx.model = deps.prices.metric_model(model)
     if not principal.allows(model):

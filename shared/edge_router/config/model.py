@@ -84,7 +84,13 @@ class Auth(_Frozen):
 
 
 class Limits(_Frozen):
+    """Request caps, checked before any upstream call (400 `invalid_field`). `None` = no cap:
+    the upstream's own limits apply (see docs/security.md for suggested values)."""
+
     max_body_bytes: Annotated[int, Field(ge=1024)] = 6_291_456
+    max_n: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_messages: Annotated[int, Field(ge=1)] | None = None
 
 
 class Price(_Frozen):
