@@ -1,0 +1,182 @@
+"""`edge-router keys create|list|revoke`: manage router keys for keys mode (SPEC §7).
+
+    edge-router keys create --name alice --models gpt-4.1,deepseek-v3.2 --config router.yaml
+    edge-router keys list --config router.yaml
+    edge-router keys revoke --name alice --config router.yaml
+    edge-router keys create --name ci --table edge-router-health     # the Lambda deployment's
+
+`create` prints the new key once, alone on stdout (so `KEY=$(edge-router keys create …)` works);
+the store keeps only its SHA-256. `list` never shows a key, nor a hash beyond 8 hex digits.
+Exit codes: 0 done, 1 nothing to do (name taken, no such key), 2 bad input or config, 3 the store
+failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, env, load_config
+from ..keys.build import keys_file_path
+from ..keys.store import FileKeyStore, KeyExists, KeyNotFound, KeyStore, KeyStoreError
+from ..keys.tokens import KeyRecord, check_name, generate_key, hash_key, short_hash
+
+_STORE_HELP = (
+    "Keys live in auth.keys_file of --config (relative paths are relative to the config "
+    "file), or, with --table, in the DynamoDB health table the Lambda router reads "
+    "(region: --table-region, else health.table_region, else the AWS default; "
+    "AWS_ENDPOINT_URL_DYNAMODB points it at a local DynamoDB)."
+)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config (default: $EDGE_ROUTER_CONFIG, else built-in)")
+    parser.add_argument("--keys-file", help="override auth.keys_file")
+    parser.add_argument("--table", help="use this DynamoDB table instead of the keys file")
+    parser.add_argument("--table-region", help="AWS region of --table's replica")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "keys",
+        help="create, list and revoke router keys (auth.mode: keys)",
+        description="Router keys (sk-edge-…) for auth.mode: keys. " + _STORE_HELP,
+    )
+    inner = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = inner.add_parser(
+        "create",
+        help="create a key and print it once",
+        description="Create a router key and print it once; only its SHA-256 is stored. "
+        "Rotation: create a new key, move clients to it, then revoke the old one.",
+    )
+    create.add_argument("--name", required=True, help="unique name, [A-Za-z0-9._-]{1,64}")
+    create.add_argument("--models", default="",
+                        help="comma-separated models the key may use (default: every model)")
+    _store_options(create)
+    create.set_defaults(func=run_create)
+    listing = inner.add_parser("list", help="list keys: name, created, models, status",
+                               description="List keys (never the keys, nor full hashes).")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _store_options(listing)
+    listing.set_defaults(func=run_list)
+    revoke = inner.add_parser(
+        "revoke",
+        help="revoke a key by name",
+        description="Revoke the active key NAME. A running `serve` refuses it at once; a warm "
+        "Lambda container within 60 s (its lookup cache).",
+    )
+    revoke.add_argument("--name", required=True, help="name of the key to revoke")
+    _store_options(revoke)
+    revoke.set_defaults(func=run_revoke)
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
+    config_path = args.config or os.environ.get(env.CONFIG) or None
+    try:
+        config = load_config(config_path, environ=os.environ)
+    except ConfigError as exc:
+        raise _Fail(f"invalid config: {exc}", 2) from exc
+    if args.table:
+        import boto3
+
+        from ..keys.dynamodb import DynamoKeyStore
+
+        region = args.table_region or config.health.table_region or None
+        client = boto3.session.Session().client("dynamodb", region_name=region)
+        return DynamoKeyStore(table=args.table, client=client), f"table {args.table}"
+    path = keys_file_path(config, config_path) if not args.keys_file else args.keys_file
+    resolved = Path(path).resolve()
+    return FileKeyStore(resolved), str(resolved)
+
+
+def _run(args: argparse.Namespace, action: Any) -> int:
+    try:
+        store, where = _open_store(args)
+        return int(action(store, where))
+    except _Fail as exc:
+        print(f"edge-router keys: {exc}", file=sys.stderr)
+        return exc.code
+    except (KeyExists, KeyNotFound) as exc:
+        print(f"edge-router keys: {exc}", file=sys.stderr)
+        return 1
+    except KeyStoreError as exc:
+        print(f"edge-router keys: {exc}", file=sys.stderr)
+        return 3
+
+
+def _models(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+
+
+def run_create(args: argparse.Namespace) -> int:
+    def create(store: KeyStore, where: str) -> int:
+        try:
+            name = check_name(args.name)
+        except ValueError as exc:
+            raise _Fail(str(exc), 2) from exc
+        key = generate_key()
+        models = _models(args.models)
+        store.create(KeyRecord(name, hash_key(key), round(time.time(), 3), models))
+        print(key, flush=True)
+        scope = ", ".join(models) if models else "every model"
+        print(f"created key '{name}' ({scope}) in {where}. This is the only time the key is "
+              "shown: only its SHA-256 hash is stored.", file=sys.stderr)
+        return 0
+
+    return _run(args, create)
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    def listing(store: KeyStore, where: str) -> int:
+        rows: list[dict[str, Any]] = [
+            {
+                "name": r.name,
+                "created": _iso(r.created_at),
+                "models": list(r.models),
+                "status": "active" if r.active else "revoked",
+                "revoked": _iso(r.revoked_at),
+                "hash_prefix": short_hash(r.key_hash),
+            }
+            for r in store.records()
+        ]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        if not rows:
+            print(f"no keys in {where}")
+            return 0
+        print(f"{'NAME':<24} {'CREATED':<21} {'STATUS':<8} {'HASH':<10} MODELS")
+        for row in rows:
+            models = ",".join(row["models"]) or "*"
+            print(f"{row['name']:<24} {row['created']:<21} {row['status']:<8} "
+                  f"{row['hash_prefix'] + '…':<10} {models}")
+        return 0
+
+    return _run(args, listing)
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    def revoke(store: KeyStore, where: str) -> int:
+        record = store.revoke(args.name, at=round(time.time(), 3))
+        print(f"revoked key '{record.name}' in {where}")
+        return 0
+
+    return _run(args, revoke)
