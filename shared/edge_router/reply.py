@@ -48,18 +48,38 @@ class Reply:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+TAIL_BYTES = 8192
+
+
+def usage_from_sse(tail: bytes) -> dict[str, object] | None:
+    """The `usage` of the last SSE event that carries one (OpenAI sends it last when asked)."""
+    for line in reversed(tail.split(b"\n")):
+        if line.startswith(b"data: {") and b'"usage"' in line:
+            try:
+                event = orjson.loads(line[6:])
+            except orjson.JSONDecodeError:
+                continue
+            usage = event.get("usage") if isinstance(event, dict) else None
+            if isinstance(usage, dict):
+                return usage
+    return None
+
+
 async def relay_stream(
     first: bytes,
     rest: AsyncIterator[bytes],
     *,
-    on_end: Callable[[str | None], Awaitable[None] | None],
+    on_end: Callable[[str | None, bytes], Awaitable[None] | None],
 ) -> AsyncIterator[bytes]:
     """Yield the first chunk, then the rest; a failure after the first byte ends the stream
-    with one `stream_interrupted` error event and no `[DONE]` (it is never replayed)."""
+    with one `stream_interrupted` error event and no `[DONE]` (it is never replayed).
+    `on_end` gets the failure (or None) and the stream's last bytes, for its usage."""
     failure: str | None = None
+    tail = first[-TAIL_BYTES:]
     try:
         yield first
         async for chunk in rest:
+            tail = (tail + chunk)[-TAIL_BYTES:]
             yield chunk
     except AttemptError as exc:
         failure = str(exc)
@@ -68,6 +88,6 @@ async def relay_stream(
         failure = "deadline"
         yield error_event("The request deadline passed during the stream.", "deadline_exceeded")
     finally:
-        result = on_end(failure)
+        result = on_end(failure, tail)
         if result is not None:
             await result

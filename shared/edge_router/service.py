@@ -29,7 +29,7 @@ from .observability import (
 )
 from .pricing import PriceBook
 from .registry import UpstreamRegistry, UpstreamState
-from .reply import Reply, relay_stream, response_headers
+from .reply import Reply, relay_stream, response_headers, usage_from_sse
 from .routing import breaker as br
 from .routing.outcome import Outcome, classify, is_json_type
 from .routing.ranking import next_choice, order
@@ -265,11 +265,14 @@ class RouterService:
         if outcome is Outcome.SUCCESS and isinstance(parsed, dict):
             usage = parsed.get("usage")
             if isinstance(usage, dict):
-                ctx.prompt_tokens = _int(usage.get("prompt_tokens"))
-                ctx.completion_tokens = _int(usage.get("completion_tokens"))
-                ctx.cost_usd = self.prices.cost(call.model, usage)
+                self._take_usage(ctx, call.model, usage)
                 ctx.cost_header = ctx.cost_usd is not None
         return reply
+
+    def _take_usage(self, ctx: RequestContext, model: str, usage: dict[str, object]) -> None:
+        ctx.prompt_tokens = _int(usage.get("prompt_tokens"))
+        ctx.completion_tokens = _int(usage.get("completion_tokens"))
+        ctx.cost_usd = self.prices.cost(model, usage)
 
     def _stream_reply(
         self, call: Call, ctx: RequestContext, upstream_id: str, response: UpstreamResponse
@@ -281,12 +284,15 @@ class RouterService:
             remaining = ctx.started + self.routing.deadline_s - self.clock.monotonic()
             rest = _until(rest, remaining)
 
-        def on_end(failure: str | None) -> None:
+        def on_end(failure: str | None, tail: bytes) -> None:
             response.close()
             if failure is not None:
-                ctx.error_class = "stream_interrupted"
+                ctx.error_class = "stream_interrupted" if failure != "deadline" else "timeout"
                 if failure != "deadline":
                     self._record(upstream_id, None, br.Result.SOFT_FAILURE, failure)
+            usage = usage_from_sse(tail)
+            if usage is not None:  # streams report cost in metrics only
+                self._take_usage(ctx, call.model, usage)
 
         stream = relay_stream(response.body, rest, on_end=on_end)
         return Reply(response.status, response_headers(response.headers), upstream_id,

@@ -213,3 +213,16 @@ async def test_embeddings_and_completions_route(sim: Simulator) -> None:
                                    json={"model": "gpt-4.1", "prompt": "hi"})
     assert emb.status_code == 200 and emb.json()["data"][0]["embedding"]
     assert comp.status_code == 200 and comp.json()["choices"]
+
+
+async def test_stream_usage_reaches_the_metrics_but_no_cost_header(sim: Simulator) -> None:
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    async with routed(sim) as r:
+        r.deps.metrics.keep_records = True  # type: ignore[attr-defined]
+        resp = await r.client.post("/v1/chat/completions", json=body, headers=AUTH)
+        assert resp.status_code == 200
+        assert "x-edge-cost-usd" not in resp.headers
+        record = r.deps.metrics.records[-1]  # type: ignore[attr-defined]
+    assert record.completion_tokens > 0 and record.prompt_tokens > 0
+    assert record.cost_usd is not None and record.cost_usd > 0
+    assert record.model == "gpt-4.1" and record.upstream == "ap-northeast"
