@@ -10,6 +10,7 @@ combination of the optional custom-domain parameters. No AWS call is made.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from edge_router.config import env, load_config
 from edge_router.config.defaults import DEFAULT_HOME, DEFAULT_UPSTREAMS, HOLYSHEEP_BASE_URL
 from edge_router.config.model import Routing
 from edge_router.health import items
+from edge_router.metrics_emf import EmfMetrics
 from tests.support.cfn import REPO, load_template
 
 pytestmark = pytest.mark.integration
@@ -486,42 +489,86 @@ def dashboard_body(template: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def edge_router_metrics(template: Mapping[str, Any]) -> set[str]:
-    """Every EdgeRouter metric name the dashboard and the alarms use."""
-    names: set[str] = set()
+Series = tuple[str, tuple[str, ...]]  # (metric name, dimension names, sorted)
+
+
+def edge_router_series(template: Mapping[str, Any]) -> set[Series]:
+    """Every EdgeRouter (metric, dimension set) the dashboard and the alarms read."""
+    used: set[Series] = set()
     for widget in dashboard_body(template)["widgets"]:
         for row in widget.get("properties", {}).get("metrics", []):
             if row and row[0] == "EdgeRouter":
-                names.add(row[1])
+                pairs = [x for x in row[2:] if isinstance(x, str)]
+                used.add((row[1], tuple(sorted(pairs[0::2]))))
             for item in row:
                 if isinstance(item, dict) and "expression" in item:
-                    assert "{EdgeRouter," in item["expression"], item
-                    names |= set(re.findall(r'MetricName="(\w+)"', item["expression"]))
+                    (schema,) = re.findall(r"\{EdgeRouter,([\w,]+)\}", item["expression"])
+                    for name in re.findall(r'MetricName="(\w+)"', item["expression"]):
+                        used.add((name, tuple(sorted(schema.split(",")))))
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::CloudWatch::Alarm":
             continue
         props = resource["Properties"]
         if props.get("Namespace") == "EdgeRouter":
-            names.add(props["MetricName"])
+            dims = tuple(sorted(d["Name"] for d in props["Dimensions"]))
+            used.add((props["MetricName"], dims))
         for metric in props.get("Metrics", []):
             expression = metric.get("Expression", "")
-            expression = (
-                expression.get("Fn::Sub", "") if isinstance(expression, dict) else expression
-            )
+            if isinstance(expression, dict):
+                expression = expression["Fn::Sub"]
             if "SCHEMA(" in expression:
-                assert '"EdgeRouter"' in expression
-                names |= set(re.findall(r"(?:MAX|MIN|SUM|AVG|COUNT)\((\w+)\)", expression))
-    return names
+                (schema,) = re.findall(r'SCHEMA\("EdgeRouter",\s*([\w, ]+)\)', expression)
+                dims = tuple(sorted(d.strip() for d in schema.split(",")))
+                for name in re.findall(r"(?:MAX|MIN|SUM|AVG|COUNT)\((\w+)\)", expression):
+                    used.add((name, dims))
+    return used
 
 
-def test_dashboard_and_alarms_use_only_spec_metric_names(template: dict[str, Any]) -> None:
-    used = edge_router_metrics(template)
-    assert used <= SPEC_METRICS, used - SPEC_METRICS
+#: Metrics the router and the health checker report as events, each about one upstream.
+UPSTREAM_EVENTS = (
+    observability.CIRCUIT_OPENED, observability.RATE_LIMITED, observability.UPSTREAM_AUTH_FAILED,
+    observability.PROBE_LATENCY, observability.UPSTREAM_AVAILABLE,
+)  # fmt: skip
+
+
+def emitted_series() -> set[Series]:
+    """Every (metric, dimension set) the Lambda's EMF sink publishes, from a sample of traffic."""
+    lines: list[str] = []
+    sink = EmfMetrics("us-east-1", wall=lambda: 0.0, write=lines.append)
+    ok = observability.RequestRecord(
+        status=200, model="gpt-4.1", upstream="us-east", latency_ms=900.0, upstream_ms=880.0,
+        overhead_ms=0.4, ttfb_ms=300.0, attempts=2, prompt_tokens=10, completion_tokens=5,
+        cost_usd=Decimal("0.00012"),
+    )  # fmt: skip
+    sink.request(ok)
+    sink.request(dataclasses.replace(ok, status=504, upstream=None, error_class="timeout"))
+    for name in UPSTREAM_EVENTS:
+        sink.event(name, upstream="us-east")
+    sink.event(observability.RETRY_BUDGET_EXHAUSTED)
+    sink.flush()
+    return {
+        (metric["Name"], tuple(sorted(dims)))
+        for line in "".join(lines).splitlines()
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        if directive["Namespace"] == "EdgeRouter"
+        for metric in directive["Metrics"]
+        for dims in directive["Dimensions"]
+    }
+
+
+def test_dashboard_and_alarms_read_series_the_lambda_publishes(template: dict[str, Any]) -> None:
+    # GIVEN what the EMF sink publishes for a success, a failure and every event
+    emitted = emitted_series()
+    # THEN every series a graph or an alarm reads exists (name AND dimension set: a graph on
+    # [Region] of a metric published only per upstream would stay empty forever)
+    used = edge_router_series(template)
+    assert used <= emitted, sorted(used - emitted)
+    assert {name for name, _ in used} <= SPEC_METRICS
     shown = {
         "Requests", "Latency", "Overhead", "Failovers", "Errors", "CircuitOpened",
         "PromptTokens", "CompletionTokens", "CostUSD", "ProbeLatency", "UpstreamAvailable",
     }  # fmt: skip
-    assert shown <= used, shown - used
+    assert shown <= {name for name, _ in used}, shown - {name for name, _ in used}
 
 
 def test_dashboard_graphs_errors_by_error_class_and_probes_per_upstream(
