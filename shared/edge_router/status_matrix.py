@@ -6,11 +6,10 @@ region's routers and health checker wrote, SPEC §6) or from a router's `/status
 terminal table with plain-language alerts, or as JSON (`edge_router.status_render`).
 
 A cell's state is the state *now*: an item that says `open` with an `open_until` in the past
-is shown `half_open` (the cooldown is over and a trial is due). Routers write `state` only on a
-transition, so an item with request counters and no `state` is `closed`, and one with only the
-health checker's probe is `unknown` (no breaker state reported). Latency is the requests' EWMA,
-or the health checker's probe latency when there is no EWMA. "Seen" is the newest write to the
-item. No I/O here; `now` comes in.
+is shown `half_open` (the cooldown is over and a trial is due), and an item with no `state` is
+`closed` (routers write it only on transitions; see `observed_state`). Latency is the requests'
+EWMA, or the health checker's probe latency when there is no EWMA. "Seen" is the newest write to
+the item. No I/O here; `now` comes in.
 """
 
 from __future__ import annotations
@@ -90,12 +89,14 @@ def effective_state(state: str | None, open_until: float | None, now: float) -> 
     return UNKNOWN
 
 
-def observed_state(o: Observation) -> str | None:
-    """The item's `state`; routers write it only on transitions, so an item with their counters
-    and no `state` is of a breaker that never left `closed`. Probes alone say nothing of it."""
-    if o.state is None and o.updated_at is not None:
-        return CLOSED
-    return o.state
+def observed_state(o: Observation) -> str:
+    """The item's `state`, or `closed` when it has none.
+
+    Routers write `state` only on a breaker transition, and every transition (re-opens
+    included, at most `max_cooldown_s` apart) refreshes the item's TTL; so an item without one
+    is of breakers in that region that have not left `closed` in the item's lifetime.
+    """
+    return o.state or CLOSED
 
 
 def cell_from_observation(o: Observation, now: float) -> Cell:

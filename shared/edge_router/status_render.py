@@ -87,6 +87,10 @@ def alerts(matrix: Matrix) -> list[str]:
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def render(matrix: Matrix) -> str:
     """The terminal table: header, legend, one line per upstream, then the alerts."""
     stamp = datetime.fromtimestamp(matrix.now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -104,7 +108,8 @@ def render(matrix: Matrix) -> str:
     return "\n".join(
         [
             f"health matrix from {matrix.source} at {stamp}",
-            f"{len(matrix.rows)} upstreams × {len(matrix.regions)} observing regions; each cell: "
+            f"{_count(len(matrix.rows), 'upstream')} × "
+            f"{_count(len(matrix.regions), 'observing region')}; each cell: "
             "state, latency (EWMA of requests, (p) = health-checker probe), last seen; "
             "RL = rate-limited",
             "",

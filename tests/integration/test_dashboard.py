@@ -139,7 +139,7 @@ def test_browser_draws_every_region_and_state() -> None:
         ("ap-northeast", CALIFORNIA): "none",
         ("us-east", "local"): "closed",
         ("us-east", SEOUL): "open",
-        ("us-east", FRANKFURT): "unknown",  # only the health checker wrote, and it failed
+        ("us-east", FRANKFURT): "closed",  # only the health checker wrote (a failed probe)
         ("us-east", CALIFORNIA): "none",
     }
     assert "33 ms" in page.cell_text[("ap-northeast", SEOUL)]

@@ -41,7 +41,7 @@ def closed(upstream: str, region: str, **fields: Any) -> Observation:
         ("open", None, "half_open"),
         ("half_open", None, "half_open"),
         ("closed", NOW + 99, "closed"),
-        (None, None, "unknown"),  # only the health checker wrote this item
+        (None, None, "unknown"),
         ("bogus", None, "unknown"),
     ],
 )
@@ -91,9 +91,9 @@ def test_table_marks_the_open_upstream_and_the_silent_region() -> None:
         "eu-central-1: no data for any upstream (nothing written from there lately)",
     ]
     assert lines[3:6] == [
-        "upstream      ap-northeast-2  us-east-1             eu-central-1",
-        "ap-northeast  closed 42ms 3s  unknown 180ms(p) 42s  no data",
-        "us-east       OPEN 120ms 5s   closed 42ms 3s        no data",
+        "upstream      ap-northeast-2  us-east-1            eu-central-1",
+        "ap-northeast  closed 42ms 3s  closed 180ms(p) 42s  no data",
+        "us-east       OPEN 120ms 5s   closed 42ms 3s       no data",
     ]
     assert matrix.down
     assert matrix.silent_regions == [FRANKFURT]
@@ -122,17 +122,19 @@ def test_a_fresh_failed_probe_is_down_and_an_old_one_is_history() -> None:
     fresh = Observation("us-east", FRANKFURT, probe_ok=False, probed_at=NOW - 30)
     old = Observation("ap-northeast", FRANKFURT, probe_ok=False, probed_at=NOW - 600)
     matrix = store_matrix(fresh, old)
-    assert cell_text(matrix.rows[1].cells[FRANKFURT], NOW) == "unknown - 30s probe-FAIL"
-    assert cell_text(matrix.rows[0].cells[FRANKFURT], NOW) == "unknown - 10m"
+    assert cell_text(matrix.rows[1].cells[FRANKFURT], NOW) == "closed - 30s probe-FAIL"
+    assert cell_text(matrix.rows[0].cells[FRANKFURT], NOW) == "closed - 10m"
     assert "us-east: probe FAILED from eu-central-1 (30s ago)" in alerts(matrix)
     assert not any("ap-northeast: probe" in line for line in alerts(matrix))
     assert matrix.down
 
 
-def test_router_counters_without_a_transition_mean_closed() -> None:
+def test_an_item_without_a_transition_is_closed() -> None:
     counters_only = Observation("us-east", SEOUL, requests=5, latency_ewma_ms=50.0, updated_at=NOW)
-    matrix = store_matrix(counters_only)
+    probe_only = Observation("us-east", VIRGINIA, probe_ok=True, probe_latency_ms=9, probed_at=NOW)
+    matrix = store_matrix(counters_only, probe_only)
     assert cell_text(matrix.rows[1].cells[SEOUL], NOW) == "closed 50ms 0s"
+    assert cell_text(matrix.rows[1].cells[VIRGINIA], NOW) == "closed 9ms(p) 0s"
 
 
 def test_an_upstream_nobody_reported_on() -> None:
@@ -185,6 +187,7 @@ def test_from_status_puts_the_live_router_first_and_keeps_its_observers() -> Non
     assert matrix.regions == ("local", SEOUL)
     assert matrix.live_region == "local"
     lines = render(matrix).splitlines()
+    assert lines[1].startswith("2 upstreams × 2 observing regions; ")
     assert lines[3].split() == ["upstream", "local", "(live)", SEOUL]
     assert lines[4].split() == ["ap-northeast", "OPEN", "-", "closed", "35ms", "8s"]
     assert lines[5].split() == ["us-east", "closed", "77ms", "RL", "no", "data"]
@@ -199,6 +202,12 @@ def test_from_status_without_a_regions_field() -> None:
     del body["now"]
     matrix = from_status(body, now=NOW, source="s")
     assert matrix.regions == ("local", SEOUL)
+
+
+def test_one_region_one_upstream_in_the_singular() -> None:
+    body = {**STATUS, "regions": ["local"], "upstreams": STATUS["upstreams"][1:]}
+    lines = render(from_status(body, now=NOW, source="s")).splitlines()
+    assert lines[1].startswith("1 upstream × 1 observing region; ")
 
 
 def test_json() -> None:
