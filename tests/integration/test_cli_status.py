@@ -164,6 +164,17 @@ def test_a_missing_table_is_exit_2_with_the_reason(
     assert "ResourceNotFoundException" in captured.err
 
 
+def test_no_region_anywhere_says_how_to_give_one(
+    config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert main(["status", "--config", config]) == 2
+    assert capsys.readouterr().err.endswith(
+        "(pass --region R or set $AWS_REGION: the replica to read)\n"
+    )
+
+
 def test_memory_store_points_at_url(capsys: pytest.CaptureFixture[str]) -> None:
     # the memory store lives in the serving process: say so, and what to run instead
     assert main(["status", "--store", "memory"]) == 2
@@ -217,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
 def keyed_router() -> Iterator[str]:
     _Handler.answer = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -108,7 +108,8 @@ def read_store(args: argparse.Namespace, environ: Mapping[str, str]) -> Matrix:
     try:
         return asyncio.run(_read_store(config, table=table, table_region=table_region or None))
     except HealthStoreError as exc:
-        raise StatusError(f"cannot read the health table: {exc}") from exc
+        hint = "" if table_region else " (pass --region R or set $AWS_REGION: the replica to read)"
+        raise StatusError(f"cannot read the health table: {exc}{hint}") from exc
 
 
 def status_url(url: str) -> str:
