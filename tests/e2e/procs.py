@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,12 +42,21 @@ def free_ports(count: int) -> list[int]:
     raise RuntimeError("no free port range")
 
 
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+    """One JSON call; https:// is not verified (`simulate --tls` has a self-signed cert)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"content-type": "application/json"})
+    context = _unverified() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -71,11 +81,15 @@ class SimProcess:
     ports: list[int]
     config: dict[str, Any]
 
+    @property
+    def scheme(self) -> str:
+        return str(self.config["upstreams"][0]["base_url"]).split(":", 1)[0]
+
     def _control(self, method: str, path: str, body: Any = None) -> Any:
         """Any live upstream's control endpoint reaches every upstream (one may be refusing)."""
         for port in self.ports:
             try:
-                status, answer = http(method, f"http://127.0.0.1:{port}{path}", body)
+                status, answer = http(method, f"{self.scheme}://127.0.0.1:{port}{path}", body)
             except OSError:
                 continue
             assert status == 200, answer

@@ -89,6 +89,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--write-config", metavar="FILE", help="write a router config pointing here"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate made at start (a verifying client, "
+        "such as the router, refuses it: the TLS failure drill)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -123,6 +129,7 @@ def _build(args: argparse.Namespace) -> Simulator:
         profile=args.profile,
         seed=args.seed,
         require_key=args.require_key,
+        tls=args.tls,
     )
 
 

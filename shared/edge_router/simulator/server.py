@@ -8,12 +8,16 @@ one listener and `ok` can re-open it on the same port.
         base_url = sim.url("ap-northeast")        # http://127.0.0.1:PORT/v1
         await sim.set_fault("us-west", "status:503,count=2")
         sim.state("us-west")["requests"]
+
+With `tls=True` every upstream serves HTTPS with a self-signed certificate made at start
+(`simulator/tls.py`): URLs start with https://, and a verifying client refuses the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ssl
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +52,7 @@ class Simulator:
         seed: int = 0,
         require_key: str | None = None,
         log_size: int = 256,
+        tls: bool = False,
     ) -> None:
         specs = default_specs(specs) if isinstance(specs, int) else list(specs)
         if not specs:
@@ -60,6 +65,8 @@ class Simulator:
         self.host = host
         self.base_port = base_port
         self.require_key = require_key
+        self.tls = tls
+        self._ssl_context: ssl.SSLContext | None = None
         created = int(time.time())
         self._upstreams = {
             s.id: UpstreamRuntime(
@@ -78,6 +85,10 @@ class Simulator:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> Simulator:
+        if self.tls and self._ssl_context is None:
+            from .tls import self_signed_context  # only now: normal runs never import it
+
+            self._ssl_context = self_signed_context()
         try:
             for index, up in enumerate(self._upstreams.values()):
                 server = web.Server(
@@ -119,7 +130,10 @@ class Simulator:
         await self.close()
 
     async def _listen(self, up: UpstreamRuntime, port: int) -> None:
-        site = web.TCPSite(self._runners[up.id], self.host, port, reuse_address=True)
+        site = web.TCPSite(
+            self._runners[up.id], self.host, port, reuse_address=True,
+            ssl_context=self._ssl_context,
+        )
         await site.start()
         self._sites[up.id] = site
         up.refused = False
@@ -163,7 +177,8 @@ class Simulator:
         """The OpenAI base URL of one upstream, ending in ``/v1``."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port(upstream_id)}/v1"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host}:{self.port(upstream_id)}/v1"
 
     def control_url(self, upstream_id: str) -> str:
         return self.url(upstream_id).removesuffix("/v1") + "/_sim"
