@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/mypy shared/edge_router functions
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 # --- AWS packaging: SAM CLI lives in its own venv (.venv-tools), apart from the project's .venv.
 TOOLS := .venv-tools
