@@ -20,6 +20,7 @@ of it (`buffered_streams=True`): a stream still running at the deadline ends wit
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,18 +44,34 @@ from .metrics_emf import EmfMetrics
 __all__ = ["RouterHandler", "build_router_handler"]
 
 
-def _drain_after(app: ASGIApp, deps: Deps) -> ASGI:
-    """The app, then a wait for the health store's background writes, in the same loop run."""
+#: Loop turns taken before the app runs: enough for a peer's FIN that arrived while the
+#: container was frozen to be read and the pooled connection marked closed.
+SETTLE_TURNS = 2
+
+
+def _invocation(app: ASGIApp, deps: Deps) -> ASGI:
+    """The app as one invocation runs it on the container's loop.
+
+    Before: a few loop turns with no request in flight, so I/O that arrived while the container
+    was frozen is processed first. An upstream that closed an idle keep-alive connection in the
+    meantime is then seen as such, and the connector opens a new connection instead of sending
+    the request on a dead one (a POST is never retried by aiohttp: it would cost a failed
+    attempt, a failover and a breaker failure).
+    After: a wait for the health store's background writes (Lambda freezes the process as soon
+    as the handler returns).
+    """
     sync = deps.sync
 
-    async def drained(scope: Scope, receive: Receive, send: Send) -> None:
+    async def invocation(scope: Scope, receive: Receive, send: Send) -> None:
+        for _ in range(SETTLE_TURNS):
+            await asyncio.sleep(0)
         try:
             await app(scope, receive, send)
         finally:
             if sync is not None:
                 await sync.drain()
 
-    return drained
+    return invocation
 
 
 class RouterHandler:
@@ -76,7 +93,7 @@ class RouterHandler:
         self.store = store
         self.app = create_app(deps)
         loop.activate()  # Mangum looks up (or creates) the current loop when it is built
-        self.mangum = Mangum(_drain_after(self.app, deps), lifespan="off")
+        self.mangum = Mangum(_invocation(self.app, deps), lifespan="off")
         self._invoke: Callable[[dict[str, Any], Any], dict[str, Any]] = (
             logger.inject_lambda_context(
                 self._run, correlation_id_path=correlation_paths.API_GATEWAY_HTTP
