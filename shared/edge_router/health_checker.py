@@ -144,7 +144,7 @@ def build_health_checker(
     *,
     clock: Clock | None = None,
     on_store_call: Callable[[str], None] | None = None,
-    write_metrics: Callable[[str], None] | None = None,
+    write_metrics: Callable[[str], object] | None = None,
     upstream_key: Callable[[str], str | None] | None = None,
 ) -> HealthChecker:
     """The health-checker handler, built from the environment like the router's (SPEC §8).

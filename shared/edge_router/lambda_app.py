@@ -124,7 +124,7 @@ def build_router_handler(
     *,
     clock: Clock | None = None,
     on_store_call: Callable[[str], None] | None = None,
-    write_metrics: Callable[[str], None] | None = None,
+    write_metrics: Callable[[str], object] | None = None,
     auth: Authenticator | None = None,
     upstream_auth: Callable[[str], str | None] | None = None,
 ) -> RouterHandler:

@@ -142,7 +142,7 @@ class EmfMetrics:
         *,
         namespace: str = METRICS_NAMESPACE,
         wall: Callable[[], float] = time.time,
-        write: Callable[[str], None] | None = None,
+        write: Callable[[str], object] | None = None,
     ) -> None:
         self.region = region
         self.namespace = namespace
