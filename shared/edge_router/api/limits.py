@@ -1,17 +1,50 @@
-"""Type checks and configurable caps on the request fields that multiply upstream cost
-(`n`, `max_tokens`/`max_completion_tokens`, the number of chat `messages`), answered 400
-`invalid_field` with `param` before any upstream call (SPEC §3, the "fields" step).
+"""Limits on what a client may send, checked before any upstream call.
 
-Types are checked always (an integer, not a boolean or a decimal, as OpenAI's API requires);
-caps only when `limits.max_n`, `limits.max_tokens`, `limits.max_messages` are set.
+- Headers (`check_headers`, first of all): 431 when the headers total over 64 KiB, or a header
+  that would go upstream (SPEC §7's allow-list, and Authorization in passthrough mode) is over
+  8000 bytes. Common servers refuse longer lines (aiohttp 8190, nginx 8 KiB) with a non-JSON 400,
+  which the router would count against the upstream: without this check one client could open
+  every circuit with a long User-Agent.
+- Fields (`check_limits`, SPEC §3's "fields" step): `n`, `max_tokens`/`max_completion_tokens`
+  must be integers (not booleans or decimals, as OpenAI's API requires), and at most
+  `limits.max_n` / `limits.max_tokens` when set; chat `messages` at most `limits.max_messages`.
+  Answered 400 `invalid_field` with `param`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from .. import errors
 from ..config.model import Limits
+from .requests import FORWARDED_HEADERS
+
+MAX_HEADERS_BYTES = 64 * 1024
+MAX_FORWARDED_HEADER_BYTES = 8000
+_UPSTREAM_BOUND = FORWARDED_HEADERS | {b"authorization", b"x-request-id"}
+
+
+class HeadersTooLarge(errors.RouterError):
+    """431: the request's headers, or one that would go upstream, are too large."""
+
+    status_code: ClassVar[int] = 431
+    error_type: ClassVar[str] = "invalid_request_error"
+    code: ClassVar[str] = "request_headers_too_large"
+    default_message: ClassVar[str] = "The request headers are too large."
+
+
+def check_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
+    total = 0
+    for name, value in headers:
+        total += len(name) + len(value) + 4
+        if len(value) > MAX_FORWARDED_HEADER_BYTES and name in _UPSTREAM_BOUND:
+            raise HeadersTooLarge(
+                f"The '{name.decode('latin-1')}' header is over the "
+                f"{MAX_FORWARDED_HEADER_BYTES}-byte limit."
+            )
+    if total > MAX_HEADERS_BYTES:
+        raise HeadersTooLarge(f"The request headers are over the {MAX_HEADERS_BYTES}-byte limit.")
 
 #: field -> (the Limits attribute that caps it, smallest valid value); on chat and completions.
 _COUNTS = {

@@ -1,8 +1,8 @@
 """The proxy request path, shared by the FastAPI routes and the middleware's fast path.
 
-`handle()` runs SPEC §3's checks in order (Content-Length 413 → credential 401 → body 413 →
-JSON 400 → fields 400 → model allowed 403) and hands a `Call` to `RouterService`; `to_response`
-turns the `Reply` into a Starlette response. Both are transport-agnostic: the caller supplies
+`handle()` runs SPEC §3's checks in order (headers 431 → Content-Length 413 → credential 401 →
+body 413 → JSON 400 → fields 400 → model allowed 403) and hands a `Call` to `RouterService`;
+`to_response` turns the `Reply` into a Starlette response. Both are transport-agnostic: the caller supplies
 the raw headers and a body reader, so the hot path can skip the framework's per-request layers.
 """
 
@@ -17,7 +17,7 @@ from ..context import RequestContext
 from ..reply import Reply
 from ..service import Call
 from .deps import Deps
-from .limits import check_limits
+from .limits import check_headers, check_limits
 from .requests import parse_body, upstream_headers
 
 #: The POST endpoints the router proxies, below /v1.
@@ -52,6 +52,7 @@ async def handle(
     read_body: BodyReader,
 ) -> Reply:
     limit = deps.config.limits.max_body_bytes
+    check_headers(headers)
     check_content_length(_header(headers, b"content-length"), limit)
     principal = await deps.auth.authenticate(_header(headers, b"authorization"))
     body = await read_body(limit)

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from .. import errors
 from ..auth import Principal, bearer_token
 from ..clock import Clock
-from .store import KeyStore, KeyStoreError
+from .store import KeyLookup, KeyStoreError
 from .tokens import MAX_TOKEN_CHARS, PREFIX, KeyRecord, hash_key
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class KeysAuth:
 
     def __init__(
         self,
-        store: KeyStore,
+        store: KeyLookup,
         *,
         clock: Clock,
         cache_s: float = CACHE_S,

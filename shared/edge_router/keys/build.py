@@ -22,7 +22,7 @@ from ..config import Config, ConfigError
 from ..config import env as env_names
 from ..redaction import Redactor, default_redactor
 from .auth import CACHE_S, KeysAuth
-from .store import FileKeyStore, KeyStore, KeyStoreError
+from .store import FileKeyStore, KeyLookup, KeyStoreError
 from .upstream import SecretError, SecretFetch, UpstreamKeys
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def build_upstream_keys(
 
 def _default_store(
     config: Config, environ: Mapping[str, str], store_client: DynamoDBClient | None
-) -> KeyStore:
+) -> KeyLookup:
     if config.health.store == "dynamodb":
         from ..health.dynamodb import build_client
         from .dynamodb import DynamoKeyStore
@@ -113,7 +113,7 @@ def build_auth(
     config: Config,
     environ: Mapping[str, str],
     *,
-    key_store: KeyStore | None = None,
+    key_store: KeyLookup | None = None,
     store_client: DynamoDBClient | None = None,
     secrets_client: SecretsManagerClient | None = None,
     fetch: SecretFetch | None = None,

@@ -35,10 +35,16 @@ class KeyNotFound(KeyStoreError):
     pass
 
 
-class KeyStore(Protocol):
+class KeyLookup(Protocol):
+    """What the router needs of a store: `KeysAuth` takes one."""
+
     async def find(self, key_hash: str) -> KeyRecord | None:
         """The active record whose hash is `key_hash`, or None (unknown and revoked alike)."""
         ...
+
+
+class KeyStore(KeyLookup, Protocol):
+    """A `KeyLookup` that the CLI can administer."""
 
     def create(self, record: KeyRecord) -> None:
         """Add a key; `KeyExists` if an active key has this name."""
