@@ -62,14 +62,9 @@ class HealthSync:
     async def _sync(self, now: float) -> None:
         counters = self._take_counters(now)
         ids = list(self.registry.states)
-        try:
-            _, observations = await asyncio.gather(
-                self.store.write_counters(counters) if counters else _nothing(),
-                self.store.read(ids, self.regions),
-            )
-        except BaseException:
-            self._restore_counters(counters)
-            raise
+        _, observations = await asyncio.gather(
+            self._flush(counters), self.store.read(ids, self.regions)
+        )
         self.observations = observations
         self.last_synced_at = now
         self.apply(observations, now)
@@ -99,6 +94,20 @@ class HealthSync:
                 s.pending_requests = s.pending_errors = 0
         return out
 
+    async def _flush(self, counters: Sequence[Counters]) -> None:
+        """`ADD` the counters. They go back for the next flush only when the store itself
+        failed the write; not when our own time bound cut it short (nor when the read failed):
+        that write may still land, and `ADD` is not idempotent. Losing a flush of advisory
+        counts is better than counting them twice, or on every interval while the table is slow.
+        """
+        if not counters:
+            return
+        try:
+            await self.store.write_counters(counters)
+        except HealthStoreError:
+            self._restore_counters(counters)
+            raise
+
     def _restore_counters(self, counters: Sequence[Counters]) -> None:
         for c in counters:
             s = self.registry.states[c.upstream_id]
@@ -125,7 +134,3 @@ class HealthSync:
         """Wait for background writes (tests, shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def _nothing() -> None:
-    return None
