@@ -106,3 +106,21 @@ def test_redact_handler_keeps_the_formatter_object() -> None:
     assert handler.formatter is formatter
     record = logging.LogRecord("x", logging.INFO, __file__, 1, f"k={ROUTER_KEY}", None, None)
     assert ROUTER_KEY not in handler.format(record)
+
+
+def test_powertools_json_lines_are_masked_and_its_formatter_kept(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    stream = io.StringIO()
+    logger = Logger(service="edge-router-redaction-test", logger_handler=logging.StreamHandler(stream))
+    redactor = Redactor()
+    redactor.add(UPSTREAM_KEY)
+    install_log_redaction(redactor)
+    logger.append_keys(upstream_key=UPSTREAM_KEY)  # even a structured field
+    logger.info({"authorization": f"Bearer {ROUTER_KEY}"})
+    out = stream.getvalue()
+    assert out and ROUTER_KEY not in out and UPSTREAM_KEY not in out
+    assert isinstance(logger.registered_formatter, LambdaPowertoolsFormatter)
