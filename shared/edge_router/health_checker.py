@@ -29,7 +29,8 @@ from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .health.records import Probe
 from .health.store import HealthStore, HealthStoreError
-from .lambda_runtime import ContainerLoop, build_logger, build_store
+from .keys.build import build_upstream_keys
+from .lambda_runtime import ContainerLoop, build_logger, build_store, dynamodb_client
 from .metrics_emf import EmfMetrics
 from .observability import PROBE_LATENCY, UPSTREAM_AVAILABLE
 from .probe import ProbeResult, probe_all
@@ -149,13 +150,17 @@ def build_health_checker(
 ) -> HealthChecker:
     """The health-checker handler, built from the environment like the router's (SPEC §8).
 
-    `upstream_key(upstream_id)` supplies an upstream's key for keys mode (None: no
-    Authorization header); the other hooks are those of `build_router_handler`.
+    In keys mode the probes carry the upstream keys the router would send
+    (`keys.build.build_upstream_keys`); `upstream_key(upstream_id)` replaces that provider
+    (None: no Authorization header). The other hooks are those of `build_router_handler`.
     """
     environ = os.environ if environ is None else environ
     config = load_config(environ=environ)
     clock = clock or SystemClock()
-    store = build_store(config, environ, wall=clock.wall, on_call=on_store_call)
+    client = dynamodb_client(config, environ)
+    store = build_store(config, client=client, wall=clock.wall, on_call=on_store_call)
+    if upstream_key is None and config.auth.mode == "keys":
+        upstream_key = build_upstream_keys(config, environ)
     return HealthChecker(
         config,
         store=store,

@@ -36,9 +36,10 @@ from .api.deps import Deps
 from .auth import Authenticator
 from .build import build_deps
 from .clock import Clock, SystemClock
-from .config import ConfigError, load_config
+from .config import load_config
 from .health.store import HealthStore
-from .lambda_runtime import ContainerLoop, build_logger, build_store
+from .keys.build import build_auth
+from .lambda_runtime import ContainerLoop, build_logger, build_store, dynamodb_client
 from .metrics_emf import EmfMetrics
 
 __all__ = ["RouterHandler", "build_router_handler"]
@@ -131,20 +132,22 @@ def build_router_handler(
     """Build the router handler from the environment (SPEC §8): config file and overrides,
     the health store (DynamoDB when configured), the EMF sink, the logger and the app.
 
-    Makes no network call. Hooks for tests and other wiring: `clock`, `on_store_call` (counts
-    DynamoDB calls), `write_metrics` (receives EMF lines; default stdout), and `auth` /
-    `upstream_auth` for keys mode, which must be given when `auth.mode` is `keys`.
+    The authenticator comes from `keys.build.build_auth` (passthrough, or keys mode with the
+    router keys in the table and the upstream keys from the environment or Secrets Manager,
+    which is read now: a missing key fails the start with a `ConfigError` naming it).
+    Hooks for tests and other wiring: `clock`, `on_store_call` (counts health-store DynamoDB
+    calls), `write_metrics` (receives EMF lines; default stdout), `auth` / `upstream_auth`
+    (replace what `build_auth` would build). Makes no network call, but for Secrets Manager.
     """
     environ = os.environ if environ is None else environ
     config = load_config(environ=environ)
-    if config.auth.mode != "passthrough" and auth is None:
-        raise ConfigError(
-            f"auth.mode: '{config.auth.mode}' needs a key authenticator; pass auth= to "
-            "build_router_handler (refusing to forward router keys upstream)"
-        )
     clock = clock or SystemClock()
+    client = dynamodb_client(config, environ)
+    store = build_store(config, client=client, wall=clock.wall, on_call=on_store_call)
+    if auth is None:  # keys mode: router keys looked up in the table, upstream keys held here
+        auth, keys = build_auth(config, environ, store_client=client, clock=clock)
+        upstream_auth = upstream_auth or keys
     loop = ContainerLoop()
-    store = build_store(config, environ, wall=clock.wall, on_call=on_store_call)
     metrics = EmfMetrics(config.region, wall=clock.wall, write=write_metrics)
     deps = build_deps(
         config,

@@ -1,6 +1,9 @@
 """What both Lambda handlers share: one event loop per container, the health store the config
 names, and the Powertools logger.
 
+The DynamoDB client is built once and shared by the health store and, in keys mode, the
+router-key lookups (building a botocore client is most of a cold start's own work).
+
 The event loop. Mangum 0.22 runs every invocation with
 `asyncio.get_event_loop().run_until_complete(...)`: whatever loop is *current* in the thread
 when the invocation starts. Nothing keeps that loop the same across invocations (anything that
@@ -17,16 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-from .config import Config
+from .config import Config, env
 from .config.env import SERVICE_NAME
-from .health.dynamodb import DynamoHealthStore
+from .health.dynamodb import DynamoHealthStore, build_client
 from .health.memory import MemoryHealthStore
 from .health.store import HealthStore, HealthStoreError
+from .redaction import install_log_redaction
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +67,41 @@ class ContainerLoop:
         asyncio.set_event_loop(None)
 
 
+def dynamodb_client(config: Config, environ: Mapping[str, str]) -> DynamoDBClient | None:
+    """The container's one DynamoDB client (health store, and key lookups in keys mode), for
+    the replica `health.table_region` names, else `AWS_REGION`; None with the memory store, or
+    when it cannot be built (the store is advisory: the container then runs on memory)."""
+    if config.health.store != "dynamodb":
+        return None
+    try:
+        return build_client(region_name=config.health.table_region or
+                            environ.get(env.AWS_REGION) or None)
+    except HealthStoreError as exc:
+        log.error("health store unavailable, using memory: %s", exc)
+        return None
+
+
 def build_store(
     config: Config,
-    environ: Mapping[str, str],
     *,
+    client: DynamoDBClient | None,
     wall: Callable[[], float],
     on_call: Callable[[str], None] | None = None,
 ) -> HealthStore:
-    """The store `health.store` names. DynamoDB is advisory (SPEC §6): if its client cannot be
-    built, the container runs on a memory store rather than failing to start."""
-    if config.health.store != "dynamodb":
+    """The DynamoDB store over `client`, or the memory store when there is none."""
+    if client is None:
         return MemoryHealthStore(config.region, wall=wall)
-    try:
-        return DynamoHealthStore.from_config(
-            config.health, region=config.region, environ=environ, wall=wall, on_call=on_call
-        )
-    except HealthStoreError as exc:
-        log.error("health store unavailable, using memory: %s", exc)
-        return MemoryHealthStore(config.region, wall=wall)
+    return DynamoHealthStore(
+        config.region, table=config.health.table, client=client, wall=wall, on_call=on_call
+    )
 
 
 def build_logger(*, level: str | None = None) -> Logger:
     """The Powertools JSON logger (service `edge-router`); the library's own loggers
-    (`edge_router.*`) are routed through it so every line carries the correlation id."""
+    (`edge_router.*`) are routed through it so every line carries the correlation id, and every
+    log record is redacted (`redaction.install_log_redaction`)."""
     logger = Logger(service=SERVICE_NAME, level=level)
     logging.getLogger(LIBRARY_LOGGER)  # register it, so the copy below finds it
     copy_config_to_registered_loggers(source_logger=logger, include={LIBRARY_LOGGER})
+    install_log_redaction()  # SPEC §7: no key or Authorization value in any log line
     return logger

@@ -153,15 +153,24 @@ def router_environ(config_path: Path, *, region: str, **extra: str) -> dict[str,
     return environ
 
 
+def _all_handlers() -> list[logging.Handler]:
+    loggers = [logging.getLogger(), *(
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    )]
+    return [h for lg in loggers for h in lg.handlers]
+
+
 @contextmanager
 def library_logging_restored() -> Iterator[None]:
-    """Building a handler configures process-wide logging state, as it should in a container:
-    the Powertools logger (`edge-router`, configured once, with the stdout of the moment) and
-    the library's logger (`edge_router`, routed through it, propagate=False). Put both back
-    afterwards, so the next test's handler logs to that test's stdout and `caplog` still sees
-    the library's records."""
+    """Building a handler configures process-wide logging, as it should in a container: the
+    Powertools logger (`edge-router`, configured once, with the stdout of the moment), the
+    library's logger (`edge_router`, routed through it, propagate=False) and log redaction (a
+    record factory, and every handler's `format` wrapped). Undo all of it afterwards, so the
+    next test's handler logs to that test's stdout and other tests' logging is untouched."""
     loggers = [logging.getLogger(name) for name in ("edge-router", "edge_router")]
     saved = [(dict(lg.__dict__), list(lg.handlers), list(lg.filters)) for lg in loggers]
+    factory = logging.getLogRecordFactory()
+    plain = [h for h in _all_handlers() if "format" not in vars(h)]
     try:
         yield
     finally:
@@ -170,6 +179,10 @@ def library_logging_restored() -> Iterator[None]:
             lg.__dict__.update(state)
             lg.handlers, lg.filters = handlers, filters
             lg.setLevel(lg.level)  # drops the level cache of its children
+        logging.setLogRecordFactory(factory)
+        for handler in plain:
+            vars(handler).pop("format", None)
+            vars(handler).pop("_edge_redacting", None)
 
 
 def emf_documents(text: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from mangum import Mangum
 
 from edge_router.api.app import create_app
 from edge_router.build import build_deps
-from edge_router.config import ConfigError, build_config
+from edge_router.config import build_config
 from edge_router.lambda_app import RouterHandler, build_router_handler
 from tests.integration.lambda_harness import (
     Answer,
@@ -254,14 +254,6 @@ def test_the_connection_counter_sees_new_connections_when_the_loop_changes(
     for loop in loops:
         loop.close()
     asyncio.set_event_loop(None)
-
-
-def test_keys_mode_without_an_authenticator_refuses_to_start(tmp_path: Path,
-                                                            sim: SimThread) -> None:
-    path = write_config(tmp_path / "router.yaml", sim.config())
-    environ = router_environ(path, region=REGION, EDGE_ROUTER_AUTH_MODE="keys")
-    with pytest.raises(ConfigError, match=r"^auth.mode: 'keys' needs a key authenticator"):
-        build_router_handler(environ)
 
 
 def test_the_handler_module_builds_everything_from_the_environment_at_import(

@@ -1,0 +1,91 @@
+"""Keys mode in the Lambda handlers (SPEC §7), on a moto-server table: router keys are looked up
+by hash in the health table, upstreams get the router's own key, probes carry it too, and
+neither key is ever written to stdout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_router.health_checker import build_health_checker
+from edge_router.keys.dynamodb import DynamoKeyStore
+from edge_router.keys.tokens import KeyRecord, generate_key, hash_key
+from edge_router.lambda_app import build_router_handler
+from tests.integration.lambda_harness import (
+    FakeContext,
+    SimThread,
+    event,
+    invoke,
+    library_logging_restored,
+    router_environ,
+    write_config,
+)
+from tests.support import moto_dynamodb
+from tests.support.moto_dynamodb import MotoTable
+
+pytestmark = pytest.mark.integration
+
+moto_endpoint = moto_dynamodb.moto_endpoint
+moto_table = moto_dynamodb.moto_table
+
+REGION = "eu-central-1"
+HOME = "ap-northeast"
+UPSTREAM_KEY = "hs-upstream-0123456789"
+
+
+def with_authorization(name: str, authorization: str) -> dict[str, Any]:
+    data = event(name)
+    data["headers"] = {**data["headers"], "authorization": authorization}
+    return data
+
+
+@pytest.fixture
+def environ(tmp_path: Path, moto_table: MotoTable,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SimThread, dict[str, str]]]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+    with SimThread(2) as sim, library_logging_restored():
+        raw = sim.config(home={REGION: HOME})
+        for upstream in raw["upstreams"]:
+            upstream["api_key_env"] = "SIM_UPSTREAM_KEY"
+        path = write_config(tmp_path / "keys.yaml", raw)
+        yield sim, router_environ(
+            path, region=REGION, EDGE_ROUTER_AUTH_MODE="keys", SIM_UPSTREAM_KEY=UPSTREAM_KEY,
+            EDGE_ROUTER_HEALTH_STORE="dynamodb", EDGE_ROUTER_HEALTH_TABLE=moto_table.name,
+            EDGE_ROUTER_HEALTH_TABLE_REGION=moto_table.region,
+        )
+
+
+def test_router_keys_are_checked_in_the_table_and_upstreams_get_the_routers_key(
+    environ: tuple[SimThread, dict[str, str]], moto_table: MotoTable,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim, env = environ
+    router_key = generate_key()
+    DynamoKeyStore(table=moto_table.name, client=moto_table.client()).create(
+        KeyRecord(name="team-a", key_hash=hash_key(router_key), created_at=1.0))
+    handler = build_router_handler(env)
+    try:
+        answer = handler(with_authorization("chat", f"Bearer {router_key}"), FakeContext())
+        assert answer["statusCode"] == 200
+        [seen] = sim.sim.requests(HOME)
+        assert seen["headers"]["Authorization"] == f"Bearer {UPSTREAM_KEY}"
+        # the event's own credential is not a router key
+        refused = invoke(handler, "chat")
+        assert refused.status == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+        assert sim.requests(HOME) == 1
+    finally:
+        handler.close()
+    checker = build_health_checker(env)
+    try:
+        summary = checker(event("scheduled"), FakeContext())
+        assert all(v["ok"] for v in summary["upstreams"].values())
+        probes = [r for r in sim.sim.requests(HOME) if r["path"] == "/v1/models"]
+        assert [p["headers"]["Authorization"] for p in probes] == [f"Bearer {UPSTREAM_KEY}"]
+    finally:
+        checker.close()
+    out = capsys.readouterr().out
+    assert router_key not in out and UPSTREAM_KEY not in out and "sk-test" not in out
