@@ -90,9 +90,9 @@ def test_a_circuit_opened_in_one_region_sends_that_upstream_last_in_another_with
 
     # THEN within one interval Frankfurt orders HOME last (first try the next one, one attempt)
     while (answer := invoke(frankfurt, "chat")).headers["x-edge-upstream"] == HOME:
-        assert time.monotonic() - opened < interval + 0.15, "not demoted within one interval"
+        assert time.monotonic() - opened < interval + 0.2, "not demoted within one interval"
         time.sleep(0.01)
-    assert time.monotonic() - opened < interval + 0.15
+    assert time.monotonic() - opened < interval + 0.2
     assert (answer.headers["x-edge-upstream"], answer.headers["x-edge-attempts"]) == (
         "ap-southeast", "1")
     home_requests = sim.requests(HOME)
