@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..health.records import Observation
+from ..observability import CountingMetrics
 from ..routing import breaker as br
 from .deps import Deps
 
@@ -77,7 +78,7 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
                 if o.upstream_id == upstream_id and o.region != deps.config.region
             ],
         })
-    return {
+    body: dict[str, Any] = {
         "region": deps.config.region,
         "strategy": deps.config.routing.strategy,
         "home": deps.config.home_upstream,
@@ -89,6 +90,9 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
         "now": now,
         "upstreams": upstreams,
     }
+    if isinstance(deps.metrics, CountingMetrics):  # `serve`: this process's metric totals
+        body["metrics"] = dict(sorted(deps.metrics.totals.items()))
+    return body
 
 
 def build_router(deps: Deps) -> APIRouter:

@@ -1,4 +1,6 @@
-"""`edge-router serve`: the router on uvicorn (uvloop + httptools) with the in-memory store."""
+"""`edge-router serve`: the router on uvicorn (uvloop + httptools), with the in-memory health
+store, or the DynamoDB one when `health.store: dynamodb` (`AWS_ENDPOINT_URL_DYNAMODB` can point it
+at a local moto server, as the table drill of `make chaos` does)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,13 @@ import gc
 import logging
 import os
 import sys
+import time
+from typing import TYPE_CHECKING
 
-from ..config import ConfigError, env, load_config, summary
+from ..config import Config, ConfigError, env, load_config, summary
+
+if TYPE_CHECKING:
+    from ..health.store import HealthStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +36,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run)
 
 
+def _dynamodb_store(config: Config) -> HealthStore | None:
+    """The shared table, as under Lambda (SPEC §6). Advisory: if no client can be built, the
+    router runs on the memory store (None) rather than failing to start."""
+    from ..health.dynamodb import DynamoHealthStore  # boto3 only when asked for
+    from ..health.store import HealthStoreError
+
+    try:
+        return DynamoHealthStore.from_config(
+            config.health, region=config.region, environ=os.environ, wall=time.time
+        )
+    except HealthStoreError as exc:
+        print(f"edge-router serve: health store unavailable, using memory: {exc}", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -46,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edge-router: invalid config: {exc}", file=sys.stderr)
         return 2
-    if config.health.store != "memory":
-        print("edge-router serve: health.store is forced to 'memory' locally", file=sys.stderr)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(build_deps(config, auth=auth, upstream_auth=upstream_auth))
+    store = _dynamodb_store(config) if config.health.store == "dynamodb" else None
+    app = create_app(build_deps(config, auth=auth, upstream_auth=upstream_auth, store=store))
     # Long-lived objects built at start-up never need collecting: keep them out of the
     # collector's young generations so its pauses stay short under load (p99).
     gc.collect()
