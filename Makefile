@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit bench demo lint typecheck build clean
+.PHONY: serve test unit bench chaos soak demo lint typecheck build clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ unit: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk not installed: using the aiohttp load generator")
 	$(BIN)/python -m bench.run
+
+# Failure drills under open-loop load (bench/chaos.py), each with figures and PASS/FAIL; < 6 min.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# ~10 minutes of steady load watching the router's RSS and fds (SOAK_ARGS="--minutes 2" to shorten).
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m bench.demo
