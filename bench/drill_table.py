@@ -109,7 +109,11 @@ def _start_moto(port: int) -> subprocess.Popen[bytes]:
     else:
         proc.kill()
         raise RuntimeError("moto_server did not start")
-    create_table(dynamo_client(f"http://127.0.0.1:{port}", REGION), TABLE)
+    try:
+        create_table(dynamo_client(f"http://127.0.0.1:{port}", REGION), TABLE)
+    except BaseException:
+        proc.kill()
+        raise
     return proc
 
 
@@ -125,7 +129,7 @@ async def table_faults(lab: Lab) -> Outcome:
     out = Outcome("7: health table stopped, slow, hanging (moto) under load")
     moto_port = free_ports(1)[0]
     motos = [_start_moto(moto_port)]
-    lab.on_exit(lambda: [p.kill() for p in motos])
+    lab.on_exit(lambda: [(p.kill(), p.wait()) for p in motos])
     proxy = await TableProxy(moto_port).start()
     sim = lab.sim(3)
     env = {"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{proxy.port}",

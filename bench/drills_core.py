@@ -121,7 +121,9 @@ async def brownout(lab: Lab) -> Outcome:
     exhausted = int(metrics.get("RetryBudgetExhausted", 0))
     out.figures += _indent(report.summary())
     out.figures += [f"  RetryBudgetExhausted {exhausted}, CircuitOpened "
-                    f"{metrics.get('CircuitOpened', 0)} (runs of 10 soft errors: ~never at 30 %)"]
+                    f"{metrics.get('CircuitOpened', 0)} (runs of 10 soft errors: ~never at 30 %)",
+                    "  the 20 % ratio binds above retry_budget_min_per_s / 0.2 = 50 req/s per "
+                    "process; below it the floor pays a retry for every failure"]
     out.check("upstream attempts ÷ client requests", f"{ratio:.3f}", "≤ 1.25", ratio <= 1.25)
     out.check("client success rate", f"{success:.1%}", "≥ 70 % (one attempt each)",
               success >= 0.70)

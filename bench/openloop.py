@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import sys
 import tempfile
 import time
@@ -276,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         router.stop()
         sim.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         router.stop()
         sim.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     after = [p for p in points if p.t >= warmup]
     if not after:
         print("soak: too short for a sample after the warm-up", file=sys.stderr)
