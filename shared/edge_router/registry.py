@@ -9,6 +9,7 @@ which runs the pure breaker and returns any transition for the health store and 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,16 @@ from .routing import breaker as br
 from .routing.ranking import Candidate, failover_order, smooth_weighted_pick
 
 EWMA_ALPHA = 0.3
+#: An estimate with no new sample decays toward zero with this time constant (Finagle's and
+#: tower's Peak-EWMA do the same), so an upstream that was slow is tried again once it has been
+#: left alone for a while, instead of never getting the sample that would show it recovered.
+DECAY_TAU_S = 10.0
+
+
+def decayed(estimate_ms: float | None, age_s: float) -> float | None:
+    if estimate_ms is None or age_s <= 0:
+        return estimate_ms
+    return estimate_ms * math.exp(-age_s / DECAY_TAU_S)
 
 
 @dataclass(slots=True)
@@ -27,6 +38,7 @@ class UpstreamState:
     priority: int
     breaker: br.Breaker = br.CLOSED
     latency_ewma_ms: float | None = None
+    latency_at: float = 0.0  # when the estimate last took a sample (epoch s)
     rate_limited_until: float = 0.0
     in_flight: OrderedDict[int, float] = field(default_factory=OrderedDict)
     requests: int = 0
@@ -38,9 +50,10 @@ class UpstreamState:
     # what the health store says: another observer has this upstream open until ...
     remote_open_until: float = 0.0
 
-    def observe_latency(self, sample_ms: float) -> None:
+    def observe_latency(self, sample_ms: float, now: float) -> None:
         """Peak-EWMA: a sample above the estimate replaces it; calm decays slowly."""
         old = self.latency_ewma_ms
+        self.latency_at = now
         if old is None or sample_ms > old:
             self.latency_ewma_ms = sample_ms
         else:
@@ -93,7 +106,7 @@ class UpstreamRegistry:
                     usable=br.is_usable(s.breaker, now, self.policy),
                     rate_limited_until=s.rate_limited_until,
                     remote_open=s.remote_open_until > now,
-                    latency_ms=s.latency_ewma_ms,
+                    latency_ms=decayed(s.latency_ewma_ms, now - s.latency_at),
                     in_flight=len(s.in_flight),
                     oldest_in_flight_ms=oldest,
                     weight=s.upstream.weight,
@@ -160,6 +173,7 @@ class UpstreamRegistry:
         s = self.states[upstream_id]
         if ok and latency_ms is not None and s.latency_ewma_ms is None:
             s.latency_ewma_ms = latency_ms  # a probe seeds an unmeasured upstream
+            s.latency_at = now
         before = s.breaker
         s.breaker = br.record_probe(before, ok=ok, probed_at=probed_at, now=now)
         return self._transition(s, before, now)

@@ -196,7 +196,11 @@ class RouterService:
             )
         except DeadlineCut as exc:
             ctx.waited_s += self.clock.monotonic() - started
-            self._record(upstream_id, token, br.Result.NEUTRAL, None)
+            # Neutral when our deadline ran out waiting (SPEC §5); but an upstream whose body
+            # trickles past the deadline after its headers is failing, and must count, or a
+            # trickling home upstream would take every request while its circuit stays closed.
+            result = br.Result.SOFT_FAILURE if exc.after_headers else br.Result.NEUTRAL
+            self._record(upstream_id, token, result, str(exc))
             ctx.error_class = "timeout"
             raise errors.DeadlineExceeded() from exc
         except AttemptError as exc:
@@ -224,7 +228,7 @@ class RouterService:
                 self._record(upstream_id, token, br.Result.HARD_FAILURE, tally.last_error)
                 return None
             self._record(upstream_id, token, br.Result.SUCCESS, None)
-            self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0)
+            self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0, self.clock.wall())
             return self._stream_reply(call, ctx, upstream_id, response)
         if call.stream:  # an error (or a JSON answer) to a streaming request: take it whole
             rest = [response.body]
@@ -256,7 +260,7 @@ class RouterService:
                 "" if parsed is not None or status >= 500 else " with a non-JSON body")
             return None
         if outcome is Outcome.SUCCESS:
-            self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0)
+            self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0, self.clock.wall())
         elif outcome is Outcome.AUTH_FAILED:
             self.metrics.event(UPSTREAM_AUTH_FAILED, upstream=upstream_id)
         ctx.upstream = upstream_id

@@ -191,10 +191,24 @@ async def test_deadline_before_first_byte_is_504(sim: Simulator) -> None:
         started = asyncio.get_running_loop().time()
         resp = await r.client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
         elapsed = asyncio.get_running_loop().time() - started
+        home = r.deps.registry.states["ap-northeast"].breaker
     assert resp.status_code == 504
     assert resp.json()["error"]["code"] == "deadline_exceeded"
     assert resp.headers["x-should-retry"] == "false"
     assert elapsed < 1.0
+    assert (home.hard_run, home.soft_run) == (0, 0)  # our deadline, not their failure
+
+
+async def test_body_trickling_past_the_deadline_counts_against_the_upstream(
+    sim: Simulator,
+) -> None:
+    await sim.set_fault("ap-northeast", "trickle:0.05")
+    async with routed(sim, routing={"deadline_s": 0.4, "first_byte_timeout_s": 5}) as r:
+        resp = await r.client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
+        home = r.deps.registry.states["ap-northeast"]
+        assert resp.status_code == 504
+        assert home.breaker.soft_run == 1
+        assert home.last_error == "the request deadline passed"
 
 
 async def test_models_lists_the_union(sim: Simulator) -> None:

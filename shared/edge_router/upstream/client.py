@@ -131,7 +131,9 @@ class UpstreamClient:
             if response is not None:
                 response.release()
             if scope.expired():
-                raise DeadlineCut("the request deadline passed") from exc
+                raise DeadlineCut(
+                    "the request deadline passed", after_headers=response is not None
+                ) from exc
             raise FirstByteTimeout("no first byte within the timeout") from exc
         except BaseException:
             if response is not None:

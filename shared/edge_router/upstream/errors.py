@@ -28,5 +28,12 @@ class FirstByteTimeout(AttemptError):
 
 
 class DeadlineCut(AttemptError):
+    """`after_headers`: the upstream had answered but its body did not arrive in time (a
+    trickle): that is the upstream's fault, unlike a deadline that runs out while waiting."""
+
     error_class = "timeout"
     breaker_hard = False
+
+    def __init__(self, message: str, *, after_headers: bool = False) -> None:
+        super().__init__(message)
+        self.after_headers = after_headers
