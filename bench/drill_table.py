@@ -13,7 +13,6 @@ it, only the one request per `sync_interval_s` that syncs waits at all, and no r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import boto3
 from tests.e2e.procs import free_ports
 from tests.support.moto_dynamodb import create_table
+from tests.support.tcp_proxy import CountingProxy
 
 from .chaos import Lab, Outcome, at, latency_line, load, status
 from .drills_core import _indent
@@ -34,60 +34,29 @@ TABLE, REGION = "edge-router-health", "us-east-1"
 TIMEOUT_MS, INTERVAL_S = 200, 1
 
 
-class TableProxy:
-    """TCP forwarder to the table; `mode` is pass, delay (each chunk `delay_s` late) or hang."""
+class TableProxy(CountingProxy):
+    """TCP forwarder to the table; `mode` is pass, delay (each request chunk `delay_s` late) or
+    hang (requests are swallowed: the client waits for its read timeout)."""
 
     def __init__(self, target_port: int) -> None:
-        self.target = target_port
+        super().__init__("127.0.0.1", target_port)
         self.mode = "pass"
         self.delay_s = 0.0
-        self.connections = 0
         self.chunks = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> TableProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
+    @property
+    def connections(self) -> int:
+        return self.accepted
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.add(writer)
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:  # moto is down: drop the client's connection, as a dead peer would
-            writer.close()
-            return
-        self._writers.add(up_writer)
-        pipes = [asyncio.ensure_future(self._pipe(reader, up_writer, count=True)),
-                 asyncio.ensure_future(self._pipe(up_reader, writer, count=False))]
-        await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
-        for task in pipes:
-            task.cancel()
-        for w in (writer, up_writer):
-            w.close()
-            self._writers.discard(w)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                    count: bool) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                if count:
-                    self.chunks += 1
-                    if self.mode == "hang":
-                        continue  # swallow the request: the client waits for its read timeout
-                    if self.mode == "delay":
-                        await asyncio.sleep(self.delay_s)
-                writer.write(data)
-                await writer.drain()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for w in list(self._writers):
-            w.close()
+    async def relay(self, data: bytes, *, to_upstream: bool) -> bool:
+        if not to_upstream:
+            return True
+        self.chunks += 1
+        if self.mode == "hang":
+            return False
+        if self.mode == "delay":
+            await asyncio.sleep(self.delay_s)
+        return True
 
 
 def dynamo_client(endpoint_url: str, region: str) -> Any:

@@ -43,8 +43,8 @@ class CountingProxy:
             return
         self._writers.update((writer, up_writer))
         pipes = [
-            asyncio.ensure_future(self._pipe(reader, up_writer)),
-            asyncio.ensure_future(self._pipe(up_reader, writer)),
+            asyncio.ensure_future(self._pipe(reader, up_writer, to_upstream=True)),
+            asyncio.ensure_future(self._pipe(up_reader, writer, to_upstream=False)),
         ]
         self._tasks.update(pipes)
         await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -54,10 +54,18 @@ class CountingProxy:
             w.close()
             self._writers.discard(w)
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def relay(self, data: bytes, *, to_upstream: bool) -> bool:
+        """Called for every chunk before it is forwarded; False swallows it. Subclasses may
+        delay here (a slow peer) or swallow (a peer that never answers)."""
+        return True
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, to_upstream: bool
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
+                if not await self.relay(data, to_upstream=to_upstream):
+                    continue
                 writer.write(data)
                 await writer.drain()
 
