@@ -1,0 +1,60 @@
+"""Shared by the template tests: the parsed templates, constants and IAM helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from edge_router import observability
+from tests.support.cfn import REPO, load_template
+
+TEMPLATE = REPO / "template.yaml"
+GLOBAL_TABLE = REPO / "infra" / "global-table.yaml"
+SAMCONFIG = REPO / "samconfig.toml"
+DEPLOY_ALL = REPO / "infra" / "deploy-all.sh"
+REGIONS = ["us-east-1", "us-west-1", "ap-northeast-2", "ap-southeast-1", "eu-central-1"]
+#: Where a `BuildMethod: python3.x` layer's files land in the Lambda (`<ContentUri>/f` -> here/f).
+LAYER_PYTHON_DIR = "/opt/python/"
+#: SPEC §8 metric names; the dashboard and alarms may use no other name in `EdgeRouter`.
+SPEC_METRICS = set(observability.ALL_METRICS)
+DOMAIN = {
+    "DomainName": "llm.example.com",
+    "CertificateArn": "arn:aws:acm:ap-northeast-2:123456789012:certificate/0f1e2d3c-1111-2222-3333-444455556666",
+}
+ZONE = {"HostedZoneId": "Z0123456789ABCDEFGHIJ"}
+OPTIONAL_RESOURCES = {"ApiDomain", "ApiMapping", "RegionHealthCheck", "LatencyRecord"}
+
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def table_template() -> dict[str, Any]:
+    return load_template(GLOBAL_TABLE)
+
+
+def functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def statements(function: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every IAM statement of a SAM function, both branches of an `Fn::If` included."""
+    for policy in function.get("Policies", []):
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        for branch in branches:
+            if isinstance(branch, dict) and "Statement" in branch:
+                yield from branch["Statement"]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
