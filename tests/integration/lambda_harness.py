@@ -3,7 +3,9 @@
 A Lambda handler runs its own event loop (`run_until_complete`), so the simulated upstreams
 cannot share the test's thread: `SimThread` runs a `Simulator` on a loop in a background thread
 and offers blocking helpers. Events come from `events/*.json`; `FakeContext` stands in for the
-Lambda context object.
+Lambda context object. `Lambdas` builds router and checker handlers on config files written
+from a `SimThread`'s upstreams, and closes them all (`tests/integration/conftest.py` has the
+fixtures).
 """
 
 from __future__ import annotations
@@ -11,25 +13,35 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import importlib
+import itertools
 import json
 import logging
+import sys
 import threading
 import uuid
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
+from edge_router.clock import Clock
+from edge_router.health_checker import HealthChecker, build_health_checker
+from edge_router.lambda_app import RouterHandler, build_router_handler
 from edge_router.simulator import Simulator, default_specs
 from tests.integration.router_harness import sim_config
+from tests.support import moto_dynamodb
 from tests.support.cfn import REPO
 from tests.support.tcp_proxy import CountingProxy
 
 T = TypeVar("T")
 EVENTS = REPO / "events"
+HOME = "ap-northeast"  # the home upstream of the tests' regions; fallbacks: ap-southeast, us-west
 
 
 @dataclass
@@ -139,8 +151,16 @@ def write_config(path: Path, raw: Mapping[str, Any]) -> Path:
     return path
 
 
-def router_environ(config_path: Path, *, region: str, **extra: str) -> dict[str, str]:
-    """What the template sets for the router function (minus the DynamoDB names)."""
+def router_environ(
+    config_path: Path,
+    *,
+    region: str,
+    health_table: str | None = None,
+    health_table_region: str = moto_dynamodb.REGION,
+    **extra: str,
+) -> dict[str, str]:
+    """What the template sets for the router function; with `health_table`, the health store is
+    that DynamoDB table, read and written at its `health_table_region` replica."""
     environ = {
         "EDGE_ROUTER_CONFIG": str(config_path),
         "AWS_REGION": region,
@@ -149,8 +169,88 @@ def router_environ(config_path: Path, *, region: str, **extra: str) -> dict[str,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
+    if health_table is not None:
+        environ.update(
+            EDGE_ROUTER_HEALTH_STORE="dynamodb",
+            EDGE_ROUTER_HEALTH_TABLE=health_table,
+            EDGE_ROUTER_HEALTH_TABLE_REGION=health_table_region,
+        )
     environ.update(extra)
     return environ
+
+
+class Lambdas:
+    """The handlers of one test: each on its own config file for `sim`'s upstreams, all closed
+    by `close()`."""
+
+    def __init__(self, tmp_path: Path, sim: SimThread) -> None:
+        self.tmp_path, self.sim = tmp_path, sim
+        self.built: list[RouterHandler | HealthChecker] = []
+        self._files = itertools.count()
+
+    def environ(
+        self,
+        region: str,
+        *,
+        home: Mapping[str, str] | None = None,
+        proxied: tuple[str, ...] = (),
+        health_table: str | None = None,
+        env: Mapping[str, str] | None = None,
+        **sections: Any,
+    ) -> dict[str, str]:
+        """A function's environment in `region`, with a config (`sections` merged in) that sends
+        `home` (default: `region` to HOME) first; `proxied` and `health_table` as in
+        `SimThread.config` and `router_environ`; `env` adds variables."""
+        raw = self.sim.config(proxied=proxied, home=home or {region: HOME}, **sections)
+        path = write_config(self.tmp_path / f"{region}-{next(self._files)}.yaml", raw)
+        return router_environ(path, region=region, health_table=health_table, **(env or {}))
+
+    def router(
+        self,
+        environ: Mapping[str, str],
+        *,
+        clock: Clock | None = None,
+        on_store_call: Callable[[str], None] | None = None,
+    ) -> RouterHandler:
+        handler = build_router_handler(environ, clock=clock, on_store_call=on_store_call)
+        self.built.append(handler)
+        return handler
+
+    def checker(
+        self,
+        environ: Mapping[str, str],
+        *,
+        clock: Clock | None = None,
+        on_store_call: Callable[[str], None] | None = None,
+        upstream_key: Callable[[str], str | None] | None = None,
+    ) -> HealthChecker:
+        checker = build_health_checker(
+            environ, clock=clock, on_store_call=on_store_call, upstream_key=upstream_key
+        )
+        self.built.append(checker)
+        return checker
+
+    def close(self) -> None:
+        for built in self.built:
+            built.close()
+
+
+@contextmanager
+def cold_start(
+    module_name: str, environ: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModuleType]:
+    """Import a handler module as a Lambda cold start does: afresh, with `environ` set. Its
+    `handler` is closed and the module forgotten afterwards."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, module_name, raising=False)
+    with library_logging_restored():
+        module = importlib.import_module(module_name)
+        try:
+            yield module
+        finally:
+            module.handler.close()
+            del sys.modules[module_name]
 
 
 def _all_handlers() -> list[logging.Handler]:

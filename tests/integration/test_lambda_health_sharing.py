@@ -8,62 +8,33 @@ import math
 import socket
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_router.clock import Clock, FakeClock
-from edge_router.lambda_app import RouterHandler, build_router_handler
-from tests.integration.lambda_harness import (
-    SimThread,
-    invoke,
-    library_logging_restored,
-    router_environ,
-    write_config,
-)
-from tests.support import moto_dynamodb
+from edge_router.lambda_app import RouterHandler
+from tests.integration.lambda_harness import HOME, Lambdas, SimThread, invoke
 from tests.support.calls import CallCounter
 from tests.support.moto_dynamodb import MotoTable
 
 pytestmark = pytest.mark.integration
 
-moto_endpoint = moto_dynamodb.moto_endpoint
-moto_table = moto_dynamodb.moto_table
-
 SEOUL, FRANKFURT = "ap-northeast-2", "eu-central-1"
-HOME = "ap-northeast"  # fallbacks: ap-southeast, us-west
 Factory = Callable[..., RouterHandler]
 
 
 @pytest.fixture
-def sim() -> Iterator[SimThread]:
-    with SimThread(3) as running:
-        yield running
-
-
-@pytest.fixture
-def make_router(tmp_path: Path, sim: SimThread) -> Iterator[Factory]:
+def make_router(lambdas: Lambdas) -> Factory:
     """Routers on the DynamoDB store; the table's replica and endpoint come from the caller."""
-    built: list[RouterHandler] = []
 
     def make(region: str, *, table: str, interval_s: float, clock: Clock | None = None,
              calls: CallCounter | None = None, **sections: Any) -> RouterHandler:
-        raw = sim.config(home={SEOUL: HOME, FRANKFURT: HOME},
-                         health={"sync_interval_s": interval_s}, **sections)
-        path = write_config(tmp_path / f"{region}-{len(built)}.yaml", raw)
-        environ = router_environ(
-            path, region=region, EDGE_ROUTER_HEALTH_STORE="dynamodb",
-            EDGE_ROUTER_HEALTH_TABLE=table, EDGE_ROUTER_HEALTH_TABLE_REGION="us-east-1",
-        )
-        handler = build_router_handler(environ, clock=clock, on_store_call=calls)
-        built.append(handler)
-        return handler
+        environ = lambdas.environ(region, home={SEOUL: HOME, FRANKFURT: HOME}, health_table=table,
+                                  health={"sync_interval_s": interval_s}, **sections)
+        return lambdas.router(environ, clock=clock, on_store_call=calls)
 
-    with library_logging_restored():
-        yield make
-        for handler in built:
-            handler.close()
+    return make
 
 
 def test_a_circuit_opened_in_one_region_sends_that_upstream_last_in_another_within_one_interval(

@@ -15,6 +15,7 @@ from edge_router.keys.dynamodb import DynamoKeyStore
 from edge_router.keys.tokens import KeyRecord, generate_key, hash_key
 from edge_router.lambda_app import build_router_handler
 from tests.integration.lambda_harness import (
+    HOME,
     FakeContext,
     SimThread,
     event,
@@ -23,16 +24,11 @@ from tests.integration.lambda_harness import (
     router_environ,
     write_config,
 )
-from tests.support import moto_dynamodb
 from tests.support.moto_dynamodb import MotoTable
 
 pytestmark = pytest.mark.integration
 
-moto_endpoint = moto_dynamodb.moto_endpoint
-moto_table = moto_dynamodb.moto_table
-
 REGION = "eu-central-1"
-HOME = "ap-northeast"
 UPSTREAM_KEY = "hs-upstream-0123456789"
 
 
@@ -43,26 +39,31 @@ def with_authorization(name: str, authorization: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def environ(tmp_path: Path, moto_table: MotoTable,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SimThread, dict[str, str]]]:
+def sim_count() -> int:
+    return 2
+
+
+@pytest.fixture
+def env(tmp_path: Path, moto_table: MotoTable, monkeypatch: pytest.MonkeyPatch,
+        sim: SimThread) -> Iterator[dict[str, str]]:
+    """Keys mode, with every upstream's key in SIM_UPSTREAM_KEY."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
-    with SimThread(2) as sim, library_logging_restored():
+    with library_logging_restored():
         raw = sim.config(home={REGION: HOME})
         for upstream in raw["upstreams"]:
             upstream["api_key_env"] = "SIM_UPSTREAM_KEY"
         path = write_config(tmp_path / "keys.yaml", raw)
-        yield sim, router_environ(
-            path, region=REGION, EDGE_ROUTER_AUTH_MODE="keys", SIM_UPSTREAM_KEY=UPSTREAM_KEY,
-            EDGE_ROUTER_HEALTH_STORE="dynamodb", EDGE_ROUTER_HEALTH_TABLE=moto_table.name,
-            EDGE_ROUTER_HEALTH_TABLE_REGION=moto_table.region,
+        yield router_environ(
+            path, region=REGION, health_table=moto_table.name,
+            health_table_region=moto_table.region, EDGE_ROUTER_AUTH_MODE="keys",
+            SIM_UPSTREAM_KEY=UPSTREAM_KEY,
         )
 
 
 def test_router_keys_are_checked_in_the_table_and_upstreams_get_the_routers_key(
-    environ: tuple[SimThread, dict[str, str]], moto_table: MotoTable,
+    env: dict[str, str], sim: SimThread, moto_table: MotoTable,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    sim, env = environ
     router_key = generate_key()
     DynamoKeyStore(table=moto_table.name, client=moto_table.client()).create(
         KeyRecord(name="team-a", key_hash=hash_key(router_key), created_at=1.0))

@@ -4,50 +4,38 @@ the API Gateway request id as correlation id; never a key."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from edge_router import observability as obs
 from edge_router.config.defaults import DEFAULT_PRICING
 from edge_router.lambda_app import build_router_handler
-from tests.integration.lambda_harness import (
-    SimThread,
-    emf_documents,
-    event,
-    invoke,
-    library_logging_restored,
-    router_environ,
-    write_config,
-)
+from tests.integration.lambda_harness import HOME, Lambdas, SimThread, emf_documents, event, invoke
 
 pytestmark = pytest.mark.integration
 
 REGION = "ap-southeast-1"
-HOME = "ap-northeast"
 DIMENSION_SETS = {("Region",), ("Region", "Upstream"), ("Region", "Model"),
                   ("Region", "ErrorClass")}
 REQUEST_ID = event("chat")["requestContext"]["requestId"]
 
 
 def test_emf_lines_and_logs_of_a_run_of_invocations(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    sim: SimThread, lambdas: Lambdas, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with SimThread(3) as sim, library_logging_restored():
-        path = write_config(tmp_path / "router.yaml", sim.config(home={REGION: HOME}))
-        handler = build_router_handler(router_environ(path, region=REGION))
-        try:
-            # GIVEN a run of requests: plain, streamed, bad JSON, a 429, a dead home upstream
-            plan = ["chat", "chat_stream", "bad_json", "models", "health", "status"]
-            for name in plan:
-                invoke(handler, name)
-            sim.set_fault(HOME, "refuse")
-            for _ in range(3):  # three connect failures in a row open the circuit
-                invoke(handler, "chat")
-            sim.set_fault("ap-southeast", "status:429,count=1")  # the first fallback
+    handler = build_router_handler(lambdas.environ(REGION))
+    try:
+        # GIVEN a run of requests: plain, streamed, bad JSON, a 429, a dead home upstream
+        plan = ["chat", "chat_stream", "bad_json", "models", "health", "status"]
+        for name in plan:
+            invoke(handler, name)
+        sim.set_fault(HOME, "refuse")
+        for _ in range(3):  # three connect failures in a row open the circuit
             invoke(handler, "chat")
-        finally:
-            handler.close()
+        sim.set_fault("ap-southeast", "status:429,count=1")  # the first fallback
+        invoke(handler, "chat")
+    finally:
+        handler.close()
     out = capsys.readouterr().out
 
     # THEN every line is JSON; the EMF ones follow SPEC §8

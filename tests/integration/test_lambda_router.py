@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +19,16 @@ from mangum import Mangum
 from edge_router.api.app import create_app
 from edge_router.build import build_deps
 from edge_router.config import build_config
-from edge_router.lambda_app import RouterHandler, build_router_handler
+from edge_router.lambda_app import RouterHandler
 from tests.integration.lambda_harness import (
+    HOME,
     Answer,
     FakeContext,
+    Lambdas,
     SimThread,
+    cold_start,
     event,
     invoke,
-    library_logging_restored,
     router_environ,
     write_config,
 )
@@ -36,32 +36,17 @@ from tests.integration.lambda_harness import (
 pytestmark = pytest.mark.integration
 
 REGION = "us-east-1"
-HOME = "ap-northeast"  # fallbacks: ap-southeast, us-west
 Factory = Callable[..., RouterHandler]
 
 
 @pytest.fixture
-def sim() -> Iterator[SimThread]:
-    with SimThread(3) as running:
-        yield running
+def make_handler(lambdas: Lambdas) -> Factory:
+    """Routers in REGION; keywords as `Lambdas.environ` takes them."""
 
+    def make(**config: Any) -> RouterHandler:
+        return lambdas.router(lambdas.environ(REGION, **config))
 
-@pytest.fixture
-def make_handler(tmp_path: Path, sim: SimThread) -> Iterator[Factory]:
-    built: list[RouterHandler] = []
-
-    def make(*, proxied: tuple[str, ...] = (), env: dict[str, str] | None = None,
-             **sections: Any) -> RouterHandler:
-        raw = sim.config(proxied=proxied, home={REGION: HOME}, **sections)
-        path = write_config(tmp_path / f"router-{len(built)}.yaml", raw)
-        handler = build_router_handler(router_environ(path, region=REGION, **(env or {})))
-        built.append(handler)
-        return handler
-
-    with library_logging_restored():
-        yield make
-        for handler in built:
-            handler.close()
+    return make
 
 
 def edge_headers(answer: Answer) -> dict[str, str]:
@@ -260,17 +245,10 @@ def test_the_handler_module_builds_everything_from_the_environment_at_import(
     tmp_path: Path, sim: SimThread, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = write_config(tmp_path / "router.yaml", sim.config(home={"eu-central-1": "us-west"}))
-    for name, value in router_environ(path, region="eu-central-1").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delitem(sys.modules, "functions.router.handler", raising=False)
-    with library_logging_restored():
-        module = importlib.import_module("functions.router.handler")
-        try:
-            answer = invoke(module.handler, "chat")
-            assert answer.status == 200
-            assert edge_headers(answer)["x-edge-region"] == "eu-central-1"
-            assert edge_headers(answer)["x-edge-upstream"] == "us-west"
-            assert module.app is module.handler.app
-        finally:
-            module.handler.close()
-            del sys.modules["functions.router.handler"]
+    environ = router_environ(path, region="eu-central-1")
+    with cold_start("functions.router.handler", environ, monkeypatch) as module:
+        answer = invoke(module.handler, "chat")
+        assert answer.status == 200
+        assert edge_headers(answer)["x-edge-region"] == "eu-central-1"
+        assert edge_headers(answer)["x-edge-upstream"] == "us-west"
+        assert module.app is module.handler.app

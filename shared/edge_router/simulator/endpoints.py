@@ -102,26 +102,17 @@ def _generate(
                 "'messages' must be a non-empty array", code="missing_field", param="messages"
             )
         tokens = r.estimate_tokens(_prompt_chars(messages))
-        if stream:
-            events = r.chat_events(
-                upstream_id,
-                model,
-                rid=rid,
-                prompt_tokens=tokens,
-                created=created,
-                include_usage=_include_usage(payload),
+        streamed, whole = r.chat_events, r.chat_completion
+    else:
+        prompt = payload.get("prompt")
+        if prompt is None:
+            return _invalid(
+                "you must provide a prompt parameter", code="missing_field", param="prompt"
             )
-            return Answer(200, content_type=r.SSE_TYPE, events=events)
-        return Answer(
-            200,
-            r.chat_completion(upstream_id, model, rid=rid, prompt_tokens=tokens, created=created),
-        )
-    prompt = payload.get("prompt")
-    if prompt is None:
-        return _invalid("you must provide a prompt parameter", code="missing_field", param="prompt")
-    tokens = r.estimate_tokens(len(prompt) if isinstance(prompt, str) else len(repr(prompt)))
+        tokens = r.estimate_tokens(len(prompt) if isinstance(prompt, str) else len(repr(prompt)))
+        streamed, whole = r.completion_events, r.text_completion
     if stream:
-        events = r.completion_events(
+        events = streamed(
             upstream_id,
             model,
             rid=rid,
@@ -130,9 +121,7 @@ def _generate(
             include_usage=_include_usage(payload),
         )
         return Answer(200, content_type=r.SSE_TYPE, events=events)
-    return Answer(
-        200, r.text_completion(upstream_id, model, rid=rid, prompt_tokens=tokens, created=created)
-    )
+    return Answer(200, whole(upstream_id, model, rid=rid, prompt_tokens=tokens, created=created))
 
 
 def answer(
