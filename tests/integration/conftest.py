@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.integration import template_support
 from tests.integration.lambda_harness import Lambdas, SimThread, library_logging_restored
 from tests.support import moto_dynamodb
+from tests.support.cfn import load_template
 
 moto_endpoint = moto_dynamodb.moto_endpoint
 moto_table = moto_dynamodb.moto_table
@@ -44,3 +47,14 @@ def lambdas(tmp_path: Path, sim: SimThread) -> Iterator[Lambdas]:
     with library_logging_restored():
         yield made
         made.close()
+
+
+# -- the deployment templates, parsed once per module (test_template*.py) ---------------------
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(template_support.TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def table_template() -> dict[str, Any]:
+    return load_template(template_support.GLOBAL_TABLE)

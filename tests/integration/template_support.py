@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import pytest
-
 from edge_router import observability
-from tests.support.cfn import REPO, load_template
+from tests.support.cfn import REPO
 
 TEMPLATE = REPO / "template.yaml"
 GLOBAL_TABLE = REPO / "infra" / "global-table.yaml"
@@ -26,16 +24,6 @@ DOMAIN = {
 ZONE = {"HostedZoneId": "Z0123456789ABCDEFGHIJ"}
 OPTIONAL_RESOURCES = {"ApiDomain", "ApiMapping", "RegionHealthCheck", "LatencyRecord"}
 
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def table_template() -> dict[str, Any]:
-    return load_template(GLOBAL_TABLE)
 
 
 def functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,8 +7,6 @@ variable names against `edge_router.config.env`, handler paths, the table's keys
 combination of the optional custom-domain parameters. No AWS call is made.
 """
 
-# ruff: noqa: F811  (pytest fixtures arrive as parameters named like the imported fixtures)
-
 from __future__ import annotations
 
 import ast
@@ -25,22 +23,15 @@ import pytest
 from edge_router.config import env, load_config
 from edge_router.config.defaults import DEFAULT_HOME, DEFAULT_UPSTREAMS, HOLYSHEEP_BASE_URL
 from edge_router.config.model import Routing
-from tests.integration.template_support import (  # noqa: F401 (fixtures)
-    DEPLOY_ALL,
+from tests.integration.template_support import (
     DOMAIN,
-    GLOBAL_TABLE,
     LAYER_PYTHON_DIR,
     OPTIONAL_RESOURCES,
     REGIONS,
-    SAMCONFIG,
-    SPEC_METRICS,
-    TEMPLATE,
     ZONE,
     as_list,
     functions,
     statements,
-    table_template,
-    template,
 )
 from tests.support.cfn import REPO
 

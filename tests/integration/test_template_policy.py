@@ -2,8 +2,6 @@
 IAM, schedule, DNS and monitoring, `samconfig.toml`, the layer requirements and
 `infra/deploy-all.sh`. No AWS call is made."""
 
-# ruff: noqa: F811  (pytest fixtures arrive as parameters named like the imported fixtures)
-
 from __future__ import annotations
 
 import dataclasses
@@ -23,22 +21,16 @@ import pytest
 from edge_router import observability
 from edge_router.health import items
 from edge_router.metrics_emf import EmfMetrics
-from tests.integration.template_support import (  # noqa: F401 (fixtures)
+from tests.integration.template_support import (
     DEPLOY_ALL,
-    DOMAIN,
     GLOBAL_TABLE,
-    LAYER_PYTHON_DIR,
-    OPTIONAL_RESOURCES,
     REGIONS,
     SAMCONFIG,
     SPEC_METRICS,
     TEMPLATE,
-    ZONE,
     as_list,
     functions,
     statements,
-    table_template,
-    template,
 )
 from tests.support.cfn import REPO, load_template
 
