@@ -27,19 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.procs import RouterProcess, SimProcess, http, start_router, start_simulator
+from tests.e2e.procs import (
+    SHORT_ROUTING,
+    RouterProcess,
+    SimProcess,
+    http,
+    start_router,
+    start_simulator,
+)
 
 from .openloop import OpenLoop, Report, SimCounters, percentile
 
 #: Shortened timeouts for the drills (production defaults: 2 / 20 / 25 s, cooldown 30 s).
-ROUTING = {
-    "connect_timeout_s": 0.5,
-    "first_byte_timeout_s": 1.0,
-    "deadline_s": 8.0,
-    "backoff_base_s": 0.01,
-    "backoff_cap_s": 0.05,
-    "retry_after_max_s": 1.0,
-}
+ROUTING = SHORT_ROUTING
 BREAKER = {"consecutive_failures": 3, "consecutive_errors": 10, "cooldown_s": 1,
            "max_cooldown_s": 4}
 

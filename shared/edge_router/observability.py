@@ -88,17 +88,16 @@ class CountingMetrics:
             self.totals[f"{name}.{upstream}"] += int(value)
 
 
-def error_class_for(status: int, *, interrupted: bool = False, timeout: bool = False) -> str | None:
-    """The ErrorClass of a finished request, or None for a success."""
-    if interrupted:
-        return "stream_interrupted"
+def error_class_for(status: int) -> str | None:
+    """The ErrorClass of a finished request from its status, or None for a success (the service
+    sets a more precise class, e.g. `connect` or `stream_interrupted`, when it knows one)."""
     if status < 400:
         return None
     if status in (401, 403):
         return "auth"
     if status == 429:
         return "rate_limited"
-    if status == 504 or timeout:
+    if status == 504:
         return "timeout"
     if status == 500:
         return "internal"

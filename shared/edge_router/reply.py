@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 
 import orjson
 from multidict import CIMultiDictProxy
@@ -41,11 +40,6 @@ class Reply:
     upstream: str
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
-    usage: dict[str, object] | None = None
-    cost_usd: Decimal | None = None
-    metric_model: str = "other"
-    ttfb_ms: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 TAIL_BYTES = 8192

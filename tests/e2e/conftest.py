@@ -9,16 +9,9 @@ from typing import Any
 
 import pytest
 
-from .procs import RouterProcess, SimProcess, start_router, start_simulator
+from .procs import SHORT_ROUTING, RouterProcess, SimProcess, start_router, start_simulator
 
-E2E_ROUTING = {
-    "connect_timeout_s": 0.5,
-    "first_byte_timeout_s": 1.0,
-    "deadline_s": 8.0,
-    "backoff_base_s": 0.01,
-    "backoff_cap_s": 0.05,
-    "retry_after_max_s": 1.0,
-}
+E2E_ROUTING = SHORT_ROUTING
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,17 @@ from typing import Any
 
 import yaml
 
+#: Short timeouts for routers started by tests and drills (production: 2 / 20 / 25 s), so a
+#: hang or a stall costs a second, not twenty.
+SHORT_ROUTING = {
+    "connect_timeout_s": 0.5,
+    "first_byte_timeout_s": 1.0,
+    "deadline_s": 8.0,
+    "backoff_base_s": 0.01,
+    "backoff_cap_s": 0.05,
+    "retry_after_max_s": 1.0,
+}
+
 EDGE_ROUTER = str(Path(sys.executable).with_name("edge-router"))
 
 

@@ -16,18 +16,13 @@ from edge_router.build import build_deps
 from edge_router.clock import Clock
 from edge_router.config import build_config
 from edge_router.simulator import Simulator
+from tests.e2e.procs import SHORT_ROUTING
 
 AUTH = {"authorization": "Bearer sk-test"}
 CHAT = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
 
-FAST_ROUTING = {
-    "connect_timeout_s": 0.5,
-    "first_byte_timeout_s": 0.5,
-    "deadline_s": 5.0,
-    "backoff_base_s": 0.01,
-    "backoff_cap_s": 0.05,
-    "retry_after_max_s": 1.0,
-}
+# in process there is no start-up to wait for: tighter still than the processes' timeouts
+FAST_ROUTING = {**SHORT_ROUTING, "first_byte_timeout_s": 0.5, "deadline_s": 5.0}
 
 
 @dataclass
