@@ -1,16 +1,39 @@
 # HolySheep Edge Router. `make serve` and `make test` bootstrap .venv on a fresh clone.
+# Every dependency is pinned in uv.lock; .venv is installed from it by uv (PyPI's `uv`, pinned
+# here, bootstrapped into .venv-uv with the python3 you have), so a fresh clone needs only python3
+# and make. To add a dependency: edit pyproject.toml, then `make lock` (README: Dependencies).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+UV_STAMP := $(UV_VENV)/.uv-$(UV_VERSION)
+# uv never downloads an interpreter: .venv uses $(PYTHON), as before.
+UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON=$(PYTHON) UV_PYTHON_DOWNLOADS=never
 
-.PHONY: serve test unit bench chaos soak demo lint typecheck build clean
+.PHONY: serve test unit bench chaos soak demo lint typecheck build clean lock upgrade
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV_STAMP):
+	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	@touch $(UV_STAMP)
+
+# --locked: a pyproject.toml edited without `make lock` stops here instead of installing stale pins.
+$(STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	$(UV_ENV) $(UV) sync --locked --extra dev --quiet
 	@touch $(STAMP)
+
+# Re-resolve after editing pyproject.toml (keeps every other pin), then re-derive the layer's
+# requirements from the new lock. `make upgrade` moves every pin to the newest allowed version.
+lock: $(UV_STAMP)
+	$(UV_ENV) $(UV) lock
+	$(MAKE) requirements
+
+upgrade: $(UV_STAMP)
+	$(UV_ENV) $(UV) lock --upgrade
+	$(MAKE) requirements
 
 serve: $(STAMP)
 	$(BIN)/edge-router serve --host 127.0.0.1 --port 8080
@@ -41,7 +64,7 @@ lint: $(STAMP)
 	$(BIN)/mypy shared/edge_router functions
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 # --- AWS packaging: SAM CLI lives in its own venv (.venv-tools), apart from the project's .venv.
 TOOLS := .venv-tools
@@ -61,8 +84,8 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/python -m pip install --quiet aws-sam-cli
 	@touch $(TOOLS_STAMP)
 
-requirements:
-	$(PYTHON) infra/gen_requirements.py
+requirements: $(UV_STAMP)
+	UV=$(UV) $(PYTHON) infra/gen_requirements.py
 
 build: requirements $(TOOLS_STAMP)
 	$(SAM_ENV) $(SAM) validate --lint --region us-east-1

@@ -1,59 +1,89 @@
-"""Write `shared/requirements.txt` (the Lambda layer's dependencies) from `pyproject.toml`.
+"""Write `shared/requirements.txt` (the Lambda layer's dependencies) from `uv.lock`.
 
-`sam build` installs the layer from `shared/requirements.txt` (BuildMethod python3.12), while the
-project declares its dependencies once, in `[project].dependencies`. This script copies them over
-so the two cannot drift; `make requirements` runs it and `tests/integration/test_template.py`
-fails when the file is stale. Standard library only (tomllib, Python 3.11+).
+The project pins every dependency once, in `uv.lock` (resolved by uv from `pyproject.toml`); the
+test venv is installed from it (`uv sync --locked`, see the Makefile). The layer must install the
+very same versions, so its requirements file is not written by hand: this script asks uv to
+export the lock's runtime dependencies (no dev extra, not the project itself) and writes them
+with a header. `make requirements` runs it (`make lock` too), and
+`tests/integration/test_template_policy.py` fails when the file differs from the lock.
 
     python infra/gen_requirements.py            # rewrite shared/requirements.txt
     python infra/gen_requirements.py --check    # exit 1 if it is out of date
+
+The uv binary is `$UV`, else `.venv-uv/bin/uv` (the Makefile installs it there), else `uv`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PYPROJECT = ROOT / "pyproject.toml"
 REQUIREMENTS = ROOT / "shared" / "requirements.txt"
 
 HEADER = (
-    "# Generated from pyproject.toml [project].dependencies by infra/gen_requirements.py.\n"
-    "# Do not edit: run `make requirements`. Installed into the Lambda layer by `sam build`.\n"
+    "# Generated from uv.lock by infra/gen_requirements.py (uv export: runtime dependencies).\n"
+    "# Do not edit: run `make lock` after changing pyproject.toml. Installed into the Lambda layer.\n"
+)
+
+EXPORT_ARGS = (
+    "export",
+    "--frozen",  # the lock as it is: never re-resolve while exporting
+    "--no-dev",
+    "--no-emit-project",
+    "--no-header",
+    "--no-hashes",
+    "--format",
+    "requirements.txt",
 )
 
 
-def dependencies(pyproject: Path = PYPROJECT) -> list[str]:
-    """The `[project].dependencies` of `pyproject`, in their declared order."""
-    with pyproject.open("rb") as handle:
-        project = tomllib.load(handle)["project"]
-    return [str(dep).strip() for dep in project.get("dependencies", [])]
+def uv_binary() -> str:
+    """The uv to run: `$UV`, the Makefile's `.venv-uv/bin/uv`, or one on PATH."""
+    explicit = os.environ.get("UV")
+    if explicit:
+        return explicit
+    local = ROOT / ".venv-uv" / "bin" / "uv"
+    if local.exists():
+        return str(local)
+    found = shutil.which("uv")
+    if found is None:
+        raise SystemExit("uv not found: run `make` once (it installs .venv-uv/bin/uv)")
+    return found
 
 
-def render(deps: list[str]) -> str:
-    """The requirements file text for `deps`."""
-    return HEADER + "".join(f"{dep}\n" for dep in deps)
+def export() -> str:
+    """The layer's requirements text, as uv exports it from `uv.lock`, with our header."""
+    result = subprocess.run(
+        [uv_binary(), *EXPORT_ARGS],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    return HEADER + result.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
     args = parser.parse_args(argv)
-    wanted = render(dependencies())
+    wanted = export()
     current = REQUIREMENTS.read_text(encoding="utf-8") if REQUIREMENTS.exists() else None
     if args.check:
         if current != wanted:
-            print(f"{REQUIREMENTS.relative_to(ROOT)} is out of date: run `make requirements`")
+            print(f"{REQUIREMENTS.relative_to(ROOT)} differs from uv.lock: run `make requirements`")
             return 1
         return 0
     if current != wanted:
         REQUIREMENTS.write_text(wanted, encoding="utf-8")
-        print(
-            f"wrote {REQUIREMENTS.relative_to(ROOT)} ({len(wanted.splitlines()) - 2} requirements)"
-        )
+        count = sum(1 for line in wanted.splitlines() if "==" in line)
+        print(f"wrote {REQUIREMENTS.relative_to(ROOT)} ({count} pinned requirements)")
     return 0
 
 

@@ -1,11 +1,10 @@
 """The deployment files against the code they deploy, part two: the table and least-privilege
-IAM, schedule, DNS and monitoring, `samconfig.toml`, the layer requirements and
-`infra/deploy-all.sh`. No AWS call is made."""
+IAM, schedule, DNS and monitoring, `samconfig.toml` and `infra/deploy-all.sh` (the layer's
+requirements: test_lock.py). No AWS call is made."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -279,23 +278,6 @@ def test_samconfig_has_one_deploy_environment_per_region() -> None:
         overrides = dict(shlex.split(o)[0].split("=", 1) for o in params["parameter_overrides"])
         assert set(overrides) <= template_params, set(overrides) - template_params
         assert overrides["HealthTableName"] == table_name
-
-
-# --------------------------------------------------------------------- shared/requirements.txt
-
-
-def test_layer_requirements_agree_with_pyproject() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "gen_requirements", REPO / "infra" / "gen_requirements.py"
-    )
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert gen.dependencies() == pyproject
-    assert (REPO / "shared" / "requirements.txt").read_text() == gen.render(pyproject), (
-        "shared/requirements.txt is stale: run `make requirements`"
-    )
 
 
 # ------------------------------------------------------------------------ infra/deploy-all.sh

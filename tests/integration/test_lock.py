@@ -1,0 +1,108 @@
+"""One lock for every environment (SPEC §14): `uv.lock` agrees with `pyproject.toml`, the test
+venv runs exactly the locked versions, and the Lambda layer's requirements are the lock's.
+
+Uses the uv binary the Makefile installs (`.venv-uv/bin/uv`); `--offline`: no network needed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import re
+import subprocess
+import tomllib
+from types import ModuleType
+
+import pytest
+
+from tests.support.cfn import REPO
+
+pytestmark = pytest.mark.integration
+
+LOCK = REPO / "uv.lock"
+PROJECT = "holysheep-edge-router"
+
+
+def gen_requirements() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gen_requirements", REPO / "infra" / "gen_requirements.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions() -> dict[str, set[str]]:
+    """name -> its versions in the lock (a universal lock may hold two, split by markers such
+    as `python_full_version >= '3.12'`)."""
+    versions: dict[str, set[str]] = {}
+    for package in tomllib.loads(LOCK.read_text(encoding="utf-8"))["package"]:
+        if "version" in package:
+            versions.setdefault(normalize(package["name"]), set()).add(package["version"])
+    return versions
+
+
+def pinned(text: str) -> dict[str, str]:
+    """`name==version` lines of a requirements file (markers and hashes ignored)."""
+    pins = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[normalize(match[1])] = match[2]
+    return pins
+
+
+def test_lock_agrees_with_pyproject() -> None:
+    """A dependency added to pyproject.toml without `make lock` fails here (and `make test`
+    stops at `uv sync --locked` before running anything)."""
+    result = subprocess.run(
+        [gen_requirements().uv_binary(), "lock", "--check", "--offline"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_layer_requirements_are_exported_from_the_lock() -> None:
+    gen = gen_requirements()
+    committed = (REPO / "shared" / "requirements.txt").read_text(encoding="utf-8")
+    assert committed == gen.export(), "shared/requirements.txt differs from uv.lock: make lock"
+
+
+def test_layer_pins_are_the_locked_versions() -> None:
+    """Independent of uv's exporter: every pin in the layer's file is the lock's version, and
+    every runtime dependency of the project is pinned there."""
+    lock = locked_versions()
+    layer = pinned((REPO / "shared" / "requirements.txt").read_text(encoding="utf-8"))
+    assert layer, "no pins in shared/requirements.txt"
+    assert {name: version for name, version in layer.items()
+            if version not in lock.get(name, set())} == {}  # fmt: skip
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {normalize(re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0])
+                for dep in project["dependencies"]}  # fmt: skip
+    assert declared <= set(layer), declared - set(layer)
+
+
+def test_the_test_venv_runs_the_locked_versions() -> None:
+    """`make test` installed this venv from the lock: every locked package that is installed
+    here has exactly the locked version (a `pip install -U` by hand fails this)."""
+    lock = locked_versions()
+    installed = {
+        normalize(dist.metadata["Name"]): dist.version
+        for dist in importlib.metadata.distributions()
+        if dist.metadata["Name"]
+    }
+    for name in ("fastapi", "aiohttp", "boto3", "pydantic", "pytest", "moto", "openai"):
+        assert name in installed, name
+    drift = {
+        name: (version, lock[name])
+        for name, version in installed.items()
+        if name in lock and name != PROJECT and version not in lock[name]
+    }
+    assert drift == {}, f"installed != locked (installed, locked): {drift}; run `make test`"
