@@ -183,7 +183,7 @@ def test_missing_upstream_key_fails_the_start_naming_it(
                           capture_output=True, text=True, timeout=30,
                           env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 2
-    assert f"upstreams[0].api_key_env: {UPSTREAM_KEY_ENV} is not set" in done.stderr
+    assert f"{UPSTREAM_KEY_ENV} (environment): upstreams[0].api_key_env names it, but it is not set" in done.stderr
 
 
 def test_missing_keys_file_fails_the_start(keyed_sim: SimProcess, tmp_path: Path) -> None:

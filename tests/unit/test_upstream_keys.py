@@ -50,7 +50,9 @@ def test_missing_env_key_is_a_config_error_naming_it() -> None:
                         {"A_KEY": "key-a-123", "HOLYSHEEP_API_KEY": ""})
     with pytest.raises(ConfigError) as info:
         keys.check()
-    assert str(info.value) == "upstreams[1].api_key_env: HOLYSHEEP_API_KEY is not set"
+    assert str(info.value) == (
+        "HOLYSHEEP_API_KEY (environment): upstreams[1].api_key_env names it, but it is not set"
+    )
 
 
 def test_upstream_without_any_source_is_a_config_error() -> None:

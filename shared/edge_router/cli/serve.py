@@ -12,7 +12,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ..config import Config, ConfigError, env, load_config, summary
+from ..config import Config, ConfigError, summary
+from .serve_setup import describe, load_for_serve
 
 if TYPE_CHECKING:
     from ..health.store import HealthStore
@@ -56,18 +57,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api.app import create_app
     from ..build import build_deps
-    from ..keys.build import build_auth, keys_file_path
-    from ..keys.store import FileKeyStore
     from ..redaction import install_log_redaction
 
     try:
-        config = load_config(args.config, environ=os.environ, region=args.region)
-        # Keys mode: keys from auth.keys_file (never the table locally), upstream keys found now.
-        keys_file = keys_file_path(config, args.config or os.environ.get(env.CONFIG) or None)
-        auth, upstream_auth = build_auth(config, os.environ, key_store=FileKeyStore(keys_file))
+        setup = load_for_serve(args.config, environ=os.environ, region=args.region)
     except ConfigError as exc:
         print(f"edge-router: invalid config: {exc}", file=sys.stderr)
         return 2
+    config, auth, upstream_auth = setup.config, setup.auth, setup.upstream_auth
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     store = _dynamodb_store(config) if config.health.store == "dynamodb" else None
     app = create_app(build_deps(config, auth=auth, upstream_auth=upstream_auth, store=store))
@@ -75,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     # collector's young generations so its pauses stay short under load (p99).
     gc.collect()
     gc.freeze()
-    print(f"edge-router serving on http://{args.host}:{args.port} — {summary(config)}", flush=True)
+    print(f"edge-router serving on http://{args.host}:{args.port} — {summary(config)}"
+          f" — from {describe(setup)}", flush=True)
     server_config = uvicorn.Config(
         app,
         host=args.host,

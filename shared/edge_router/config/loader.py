@@ -21,7 +21,26 @@ from .model import Config
 
 
 class ConfigError(ValueError):
-    """Invalid configuration; the message names the key."""
+    """Invalid configuration; the message names the key.
+
+    `source` says where the bad value came from when that is not the key alone: the config
+    file (unreadable, not YAML) or an environment variable (`EDGE_ROUTER_AUTH_MODE
+    (environment)`). `str()` is `"<source>: <message>"`, so a caller that prefixes the file
+    name itself prints `message` for an error with a source, never the file name twice.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+
+def env_source(name: str) -> str:
+    """How a `ConfigError` names an environment variable as its source."""
+    return f"{name} (environment)"
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -31,31 +50,69 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out or "(root)"
 
 
-def _from_validation(exc: ValidationError) -> ConfigError:
+def _from_validation(exc: ValidationError, from_env: Mapping[tuple[str, str], str]) -> ConfigError:
+    """One `ConfigError` for every failed key; a key set by an environment variable (`from_env`:
+    (section, key) -> variable) is blamed on that variable, not on the file."""
     lines = []
+    sources = set()
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"{_key_path(loc)}: {message}")
+        variable = from_env.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None
+        sources.add(variable)
+        where = _key_path(loc) if variable is None else f"{_key_path(loc)} (from {variable})"
+        lines.append(f"{where}: {message}")
+    (only,) = sources if len(sources) == 1 else (None,)
+    if only is not None:  # every error comes from one variable: name it, not the file
+        lines = [line.replace(f" (from {only})", "", 1) for line in lines]
+        return ConfigError("; ".join(lines), source=env_source(only))
     return ConfigError("; ".join(lines))
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The file as a mapping; `{}` for an empty or comment-only file (see `is_empty`)."""
+    source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+        raise ConfigError(f"cannot read config file ({exc.strerror})", source=source) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the config as UTF-8",
+            source=source,
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        raise ConfigError(f"not valid YAML ({_yaml_problem(exc)})", source=source) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("(root): the config file must be a mapping of keys")
+        raise ConfigError("(root): the config file must be a mapping of keys", source=source)
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem and position, without its `in "<unicode string>"` noise."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem or exc.context}"
+    return str(exc)
+
+
+#: Environment variables that override a key of the file (SPEC §8): name -> (section, key).
+ENV_OVERRIDES = {
+    env.HEALTH_STORE: ("health", "store"),
+    env.HEALTH_TABLE: ("health", "table"),
+    env.HEALTH_TABLE_REGION: ("health", "table_region"),
+    env.AUTH_MODE: ("auth", "mode"),
+    env.UPSTREAM_SECRET: ("auth", "upstream_secret"),
+}
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -81,14 +138,7 @@ def merge_defaults(
         raise ConfigError("pricing: must be a mapping of model -> {input, output}")
     data["pricing"] = pricing
 
-    overrides = {
-        env.HEALTH_STORE: ("health", "store"),
-        env.HEALTH_TABLE: ("health", "table"),
-        env.HEALTH_TABLE_REGION: ("health", "table_region"),
-        env.AUTH_MODE: ("auth", "mode"),
-        env.UPSTREAM_SECRET: ("auth", "upstream_secret"),
-    }
-    for name, (section, key) in overrides.items():
+    for name, (section, key) in ENV_OVERRIDES.items():
         value = _env(environ, name)
         if value is not None:
             current = data.get(section) or {}
@@ -138,11 +188,13 @@ def build_config(
     region: str | None = None,
 ) -> Config:
     """Validate a raw mapping (as read from YAML) into a `Config`."""
-    merged = merge_defaults(raw, environ=environ or {}, region=region)
+    environ = environ or {}
+    merged = merge_defaults(raw, environ=environ, region=region)
+    from_env = {where: name for name, where in ENV_OVERRIDES.items() if _env(environ, name)}
     try:
         config = Config.model_validate(merged)
     except ValidationError as exc:
-        raise _from_validation(exc) from exc
+        raise _from_validation(exc, from_env) from exc
     _check_references(config)
     return config
 
@@ -162,8 +214,10 @@ def load_config(
 
 def summary(config: Config) -> str:
     """One line for `config check` and the server's start-up log."""
+    count = len(config.upstreams)
     return (
-        f"{len(config.upstreams)} upstreams ({', '.join(u.id for u in config.upstreams)}), "
+        f"{count} upstream{'' if count == 1 else 's'} "
+        f"({', '.join(u.id for u in config.upstreams)}), "
         f"strategy {config.routing.strategy}, region {config.region}, "
         f"home {config.home_upstream or config.upstreams[0].id}, "
         f"health {config.health.store}, auth {config.auth.mode}"

@@ -7,7 +7,8 @@ Per upstream, the first of these that has a key wins:
   2. the upstream's `api_key_secret`: a secret holding the key (or `{upstream_id: key}`);
   3. the upstream's `api_key_env`: an environment variable, read once at start.
 Everything is resolved once at start (`UpstreamKeys.check`); a missing key is a `ConfigError`
-naming the key, e.g. `upstreams[0].api_key_env: HOLYSHEEP_API_KEY is not set`. Secrets are
+naming the key or the variable, e.g.
+`HOLYSHEEP_API_KEY (environment): upstreams[0].api_key_env names it, but it is not set`. Secrets are
 re-read through `fetch`, which caches (Powertools `max_age`), so a rotated secret is picked up
 without a restart; when a re-read fails, the last good key is kept. Every key found is handed
 to `on_key` (the log redactor). No message here ever carries a key.
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..config import Config, ConfigError
+from ..config.loader import env_source
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,9 @@ class UpstreamKeys:
         if source.kind == "env":
             key = (self.environ.get(source.name) or "").strip() or None
             if key is None:
-                raise ConfigError(f"{source.where}: {source.name} is not set")
+                raise ConfigError(
+                    f"{source.where} names it, but it is not set", source=env_source(source.name)
+                )
         else:
             if self.fetch is None:
                 raise ConfigError(f"{source.where}: no Secrets Manager client to read it with")
