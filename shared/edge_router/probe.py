@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import math
-import socket
-import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from .config import Upstream
+from .upstream.describe import classify
 
 __all__ = ["ProbeResult", "ProbeStats", "percentile", "probe_all", "probe_upstream", "summarise"]
 
@@ -51,38 +49,6 @@ class ProbeResult:
     status: int | None = None
     error: str | None = None  # one of the classes in the module docstring; None when ok
     detail: str | None = None  # a few words for people: "connection refused", "HTTP 503"
-
-
-def _connect_detail(exc: aiohttp.ClientConnectorError) -> str:
-    os_error = exc.os_error
-    if isinstance(os_error, socket.gaierror):
-        return "DNS lookup failed"
-    if isinstance(os_error, ConnectionRefusedError) or os_error.errno == errno.ECONNREFUSED:
-        return "connection refused"
-    if os_error.errno is not None:
-        return f"connect failed ({errno.errorcode.get(os_error.errno, os_error.errno)})"
-    return "connect failed"
-
-
-def classify(exc: BaseException, *, timeout_s: float) -> tuple[str, str]:
-    """(error class, detail) for an exception raised while probing.
-
-    Details are built from the exception's type and errno only, never its text, so nothing of
-    the request (headers, key) can leak through a library's message.
-    """
-    if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it; check before the rest
-        return "timeout", f"no answer within {timeout_s:g} s"
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        return "tls", "TLS handshake failed"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect", _connect_detail(exc)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError):
-        return "disconnected", "connection closed before an answer"
-    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
-        return "protocol", "invalid HTTP answer"
-    if isinstance(exc, aiohttp.ClientOSError):
-        return "disconnected", "connection error"
-    return "client", f"request failed ({type(exc).__name__})"
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:

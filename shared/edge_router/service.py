@@ -161,8 +161,10 @@ class RouterService:
             if reply is not None:
                 return reply
         if tally.limited and not tally.failed:
-            soonest = min((s.rate_limited_until for s in serving), default=0.0)
-            raise errors.RateLimited(retry_after_s=max(soonest - self.clock.wall(), 1.0))
+            now = self.clock.wall()
+            # the soonest of the marks: an upstream never tried (or not limited) is no sooner
+            marks = [s.rate_limited_until for s in serving if s.rate_limited_until > now]
+            raise errors.RateLimited(retry_after_s=max(min(marks, default=now) - now, 1.0))
         ctx.error_class = tally.last_class
         raise errors.AllUpstreamsFailed(
             f"All {ctx.attempts} upstream attempt(s) failed; last error: {tally.last_error}."

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from .describe import plain
 from .errors import ConnectFailed, ConnectionReset, DeadlineCut, FirstByteTimeout
 
 
@@ -44,7 +45,7 @@ class UpstreamResponse:
         except TimeoutError as exc:
             raise FirstByteTimeout("upstream stream stalled") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
-            raise ConnectionReset(f"stream broke: {type(exc).__name__}") from exc
+            raise ConnectionReset(f"stream broke: {plain(exc)}") from exc
         finally:
             self.close()
 
@@ -124,9 +125,9 @@ class UpstreamClient:
                         raise ConnectFailed("connect timeout") from exc
                     raise FirstByteTimeout("no first byte within the timeout") from exc
                 except aiohttp.ClientConnectorError as exc:
-                    raise ConnectFailed(f"connect failed: {type(exc).__name__}") from exc
+                    raise ConnectFailed(plain(exc)) from exc
                 except (aiohttp.ClientError, ConnectionError) as exc:
-                    raise ConnectionReset(f"connection broke: {type(exc).__name__}") from exc
+                    raise ConnectionReset(f"connection broke: {plain(exc)}") from exc
         except TimeoutError as exc:
             if response is not None:
                 response.release()
