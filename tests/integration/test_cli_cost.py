@@ -32,15 +32,15 @@ def test_json_for_scenario_c(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["cost", "--tokens", "1e7", "--mix", "gpt-4.1=50,claude-sonnet-4.5=40,deepseek-v3.2=10"]
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["total_usd"] == "100.42"
-    assert data["tokens"] == 10_000_000 and data["output_share"] == "0.4"
+    assert data["total_usd"] == 100.42
+    assert data["tokens"] == 10_000_000 and data["output_share"] == 0.4
     assert [(m["model"], m["total_usd"]) for m in data["models"]] == [
-        ("gpt-4.1", "40"),
-        ("claude-sonnet-4.5", "60"),
-        ("deepseek-v3.2", "0.42"),
+        ("gpt-4.1", 40),
+        ("claude-sonnet-4.5", 60),
+        ("deepseek-v3.2", 0.42),
     ]
     assert data["models"][2]["input_tokens"] == 600_000
-    assert data["models"][2]["output_usd"] == "0.168"  # 400k x 0.42 / 1M
+    assert data["models"][2]["output_usd"] == 0.168  # 400k x 0.42 / 1M
 
 
 def test_config_prices_with_different_input_and_output(
@@ -52,10 +52,10 @@ def test_config_prices_with_different_input_and_output(
     # 6M in x $3 = 18, 4M out x $15 = 60 -> 78
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert (data["input_usd"], data["output_usd"], data["total_usd"]) == ("18", "60", "78")
+    assert (data["input_usd"], data["output_usd"], data["total_usd"]) == (18, 60, 78)
     # 25 % output: 7.5M x $3 = 22.5, 2.5M x $15 = 37.5 -> 60
     assert main([*argv, "--output-share", "0.25", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["total_usd"] == "60"
+    assert json.loads(capsys.readouterr().out)["total_usd"] == 60
 
 
 @pytest.mark.parametrize(

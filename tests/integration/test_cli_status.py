@@ -246,7 +246,7 @@ def test_url_without_a_key_says_how_to_give_one(
     )
 
 
-@pytest.mark.parametrize("how", ["flag", "env"])
+@pytest.mark.parametrize("how", ["flag", "env", "no-scheme"])
 def test_url_with_a_key(
     keyed_router: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     how: str,
@@ -254,6 +254,8 @@ def test_url_with_a_key(
     argv = ["status", "--url", keyed_router + "/status/"]
     if how == "flag":
         argv += ["--key", KEY]
+    elif how == "no-scheme":  # `--url 127.0.0.1:8080` means http://
+        argv = ["status", "--url", keyed_router.removeprefix("http://"), "--key", KEY]
     else:
         monkeypatch.setenv("EDGE_ROUTER_KEY", KEY)
     assert main(argv) == 0

@@ -127,30 +127,38 @@ def render_table(result: Estimate) -> str:
     return "\n".join([head, "", fmt(header), rule, *map(fmt, rows), rule, fmt(total)])
 
 
+def number(amount: Decimal) -> int | float:
+    """A decimal as a JSON number: rounded as `x-edge-cost-usd` is (`format_usd`), an integer
+    when whole. Every amount here has few enough digits that the float prints back the same."""
+    text = format_usd(amount)
+    return float(text) if "." in text else int(text)
+
+
 def to_json(result: Estimate) -> dict[str, Any]:
-    """Token counts as integers (rounded), USD amounts and prices as exact decimal strings."""
+    """Every amount as a JSON number: token counts as integers (rounded), USD amounts, prices
+    and shares as numbers rounded like `x-edge-cost-usd` (to 1e-9 USD)."""
     return {
         "tokens": result.tokens,
-        "output_share": format_usd(result.output_share),
+        "output_share": number(result.output_share),
         "currency": "USD",
         "models": [
             {
                 "model": line.model,
                 "price_key": line.price_key,
-                "share_percent": format_usd(line.share_percent),
+                "share_percent": number(line.share_percent),
                 "input_tokens": round(line.input_tokens),
                 "output_tokens": round(line.output_tokens),
-                "input_price_per_mtok": format_usd(line.input_price),
-                "output_price_per_mtok": format_usd(line.output_price),
-                "input_usd": format_usd(line.input_usd),
-                "output_usd": format_usd(line.output_usd),
-                "total_usd": format_usd(line.total_usd),
+                "input_price_per_mtok": number(line.input_price),
+                "output_price_per_mtok": number(line.output_price),
+                "input_usd": number(line.input_usd),
+                "output_usd": number(line.output_usd),
+                "total_usd": number(line.total_usd),
             }
             for line in result.lines
         ],
         "input_tokens": round(result.input_tokens),
         "output_tokens": round(result.output_tokens),
-        "input_usd": format_usd(result.input_usd),
-        "output_usd": format_usd(result.output_usd),
-        "total_usd": format_usd(result.total_usd),
+        "input_usd": number(result.input_usd),
+        "output_usd": number(result.output_usd),
+        "total_usd": number(result.total_usd),
     }

@@ -25,8 +25,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser | None = action.choices.get(name)
+            return found
+    return None
+
+
+def unknown_option(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> tuple[argparse.ArgumentParser, str] | None:
+    """The first `--option` that the (sub)command given in `argv` does not know, with the
+    parser of that (sub)command.
+
+    argparse reports missing required options before unknown ones, so `cost --bogus` would
+    say "--tokens is required" and never name `--bogus`; this names it first."""
+    for i, token in enumerate(argv):
+        if token == "--":
+            return None
+        if not token.startswith("-"):
+            sub = _subcommand(parser, token)
+            if sub is not None:
+                return unknown_option(sub, argv[i + 1 :])
+            continue
+        if token.startswith("--"):
+            name = token.split("=", 1)[0]
+            known = parser._option_string_actions
+            if name not in known and not any(opt.startswith(name) for opt in known):
+                return parser, name
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    unknown = unknown_option(parser, argv)
+    if unknown is not None:
+        owner, name = unknown
+        owner.error(f"unrecognized arguments: {name}")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -113,7 +113,10 @@ def read_store(args: argparse.Namespace, environ: Mapping[str, str]) -> Matrix:
 
 
 def status_url(url: str) -> str:
+    """`/status` of the router at `url`; `127.0.0.1:8080` means `http://127.0.0.1:8080`."""
     url = url.rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
     return url if url.endswith("/status") else url + "/status"
 
 
