@@ -60,7 +60,9 @@ def main() -> None:
         for i in range(3):
             ask(client, f"request {i + 1}")
         print(f"   breakers: {states(router.url)}")
-        print("\nTry it yourself: the router is a normal OpenAI endpoint. Done.")
+        print("\nDone; the router and the simulated upstreams are stopped. To keep one running:")
+        print("  .venv/bin/edge-router simulate --upstreams 5 --write-config sim.yaml &")
+        print("  .venv/bin/edge-router serve --config sim.yaml")
     finally:
         router.stop()
         sim.stop()
