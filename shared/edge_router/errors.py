@@ -11,6 +11,7 @@
     ├── ModelNotFound                404 invalid_request_error / model_not_found
     ├── MethodNotAllowed             405 invalid_request_error / method_not_allowed
     ├── RequestTooLarge              413 invalid_request_error / request_too_large
+    ├── UpstreamRejected             4xx invalid_request_error / upstream_rejected_request
     ├── RateLimited                  429 rate_limit_error / rate_limited      (Retry-After)
     ├── AllUpstreamsFailed           502 upstream_error / all_upstreams_failed
     ├── NoUpstreamAvailable          503 upstream_error / no_upstream_available (Retry-After)
@@ -106,6 +107,18 @@ class MethodNotAllowed(RouterError):
 class RequestTooLarge(RouterError):
     status_code, error_type, code = 413, "invalid_request_error", "request_too_large"
     default_message = "The request body is too large."
+
+
+class UpstreamRejected(RouterError):
+    """Every attempt was refused with a non-JSON 4xx (a proxy's 413 page, a CDN's 403): the
+    client's request caused it, so the status is the last refusal's (SPEC §5)."""
+
+    error_type, code = "invalid_request_error", "upstream_rejected_request"
+    default_message = "The upstream refused the request."
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status  # type: ignore[misc]  # per instance: the upstream's 4xx
 
 
 class RateLimited(RouterError):

@@ -8,6 +8,7 @@ which runs the pure breaker and returns any transition for the health store and 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from collections import OrderedDict
@@ -24,6 +25,15 @@ EWMA_ALPHA = 0.3
 #: tower's Peak-EWMA do the same), so an upstream that was slow is tried again once it has been
 #: left alone for a while, instead of never getting the sample that would show it recovered.
 DECAY_TAU_S = 10.0
+#: Credential-scoped rate-limit marks kept at most (passthrough mode, SPEC §5): each is ~200
+#: bytes, so a client inventing credentials can hold ~2 MB; past it the oldest mark is forgotten
+#: (which costs at most one more 429 from the upstream for that credential).
+MAX_SCOPED_MARKS = 10_000
+
+
+def scope_key(credential: str) -> bytes:
+    """A credential as a rate-limit scope: a digest, so the key itself is not kept."""
+    return hashlib.blake2b(credential.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
 def decayed(estimate_ms: float | None, age_s: float) -> float | None:
@@ -83,6 +93,8 @@ class UpstreamRegistry:
         self._swrr: dict[str, int] = {}
         self._tokens = itertools.count()
         self._serving: dict[str, tuple[UpstreamState, ...]] = {}
+        # (upstream id, scope_key(credential)) -> rate-limited until (epoch s), oldest first
+        self._scoped: OrderedDict[tuple[str, bytes], float] = OrderedDict()
 
     # -- snapshot for ranking ------------------------------------------------------------------
     def serving(self, model: str) -> tuple[UpstreamState, ...]:
@@ -93,18 +105,26 @@ class UpstreamRegistry:
                 self._serving[model] = found
         return found
 
-    def candidates(self, states: Iterable[UpstreamState], now: float) -> list[Candidate]:
+    def candidates(
+        self, states: Iterable[UpstreamState], now: float, *, scope: str | None = None
+    ) -> list[Candidate]:
+        """Snapshots for ranking; `scope` (the client's credential in passthrough mode) adds
+        the rate-limit marks that only that credential earned."""
+        key = scope_key(scope) if scope is not None and self._scoped else None
         out = []
         for s in states:
             oldest = 0.0
             if s.in_flight:
                 oldest = (now - next(iter(s.in_flight.values()))) * 1000.0
+            limited = s.rate_limited_until
+            if key is not None:
+                limited = max(limited, self._scoped.get((s.upstream.id, key), 0.0))
             out.append(
                 Candidate(
                     id=s.upstream.id,
                     priority=s.priority,
                     usable=br.is_usable(s.breaker, now, self.policy),
-                    rate_limited_until=s.rate_limited_until,
+                    rate_limited_until=limited,
                     remote_open=s.remote_open_until > now,
                     latency_ms=decayed(s.latency_ewma_ms, now - s.latency_at),
                     in_flight=len(s.in_flight),
@@ -164,9 +184,25 @@ class UpstreamRegistry:
         )
         return Recorded(transition, opened=after.state is br.State.OPEN)
 
-    def mark_rate_limited(self, upstream_id: str, until: float) -> None:
-        s = self.states[upstream_id]
-        s.rate_limited_until = max(s.rate_limited_until, until)
+    def mark_rate_limited(
+        self, upstream_id: str, until: float, *, now: float, scope: str | None = None
+    ) -> None:
+        """Rate-limited until `until`: the upstream for everyone (`scope` None, keys mode), or
+        only for one credential (passthrough). A newer answer replaces the mark (SPEC §5)."""
+        if scope is None:
+            self.states[upstream_id].rate_limited_until = until
+            return
+        marks = self._scoped
+        key = (upstream_id, scope_key(scope))
+        marks[key] = until
+        marks.move_to_end(key)
+        while marks and (len(marks) > MAX_SCOPED_MARKS or next(iter(marks.values())) <= now):
+            marks.popitem(last=False)
+
+    def scoped_marks(self, upstream_id: str, now: float) -> int:
+        """How many credentials this upstream is rate-limiting now (counted, never listed)."""
+        return sum(1 for (uid, _), until in self._scoped.items()
+                   if uid == upstream_id and until > now)
 
     def observe_probe(self, upstream_id: str, *, ok: bool, latency_ms: float | None,
                       probed_at: float, now: float) -> Recorded:

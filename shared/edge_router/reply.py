@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -59,22 +60,61 @@ def usage_from_sse(tail: bytes) -> dict[str, object] | None:
     return None
 
 
+#: `data: [DONE]` (or `data:[DONE]`) at the start of a line ends an OpenAI stream (SPEC §5).
+_DONE_LINE = re.compile(rb"\ndata: ?\[DONE\]")
+_DONE_FIRST = re.compile(rb"data: ?\[DONE\]")
+_DONE_CARRY = 16  # bytes of the previous chunk kept, so a marker split across chunks is found
+
+
+def done_end(carry: bytes, chunk: bytes) -> int:
+    """Where in `chunk` the stream's `[DONE]` event ends (its blank line included when it is
+    there), or -1. `carry` is the end of what came before (b"" for the stream's first chunk)."""
+    if b"E]" not in chunk and not (carry.endswith(b"E") and chunk.startswith(b"]")):
+        return -1  # the cheap test, true of almost every chunk
+    window = carry + chunk
+    match = _DONE_LINE.search(window)
+    if match is None and not carry:
+        match = _DONE_FIRST.match(window)
+    if match is None:
+        return -1
+    end = match.end() - len(carry)
+    blank = chunk.find(b"\n\n", end)
+    return blank + 2 if blank != -1 and not chunk[end:blank].strip() else end
+
+
 async def relay_stream(
     first: bytes,
     rest: AsyncIterator[bytes],
     *,
     on_end: Callable[[str | None, bytes], Awaitable[None] | None],
 ) -> AsyncIterator[bytes]:
-    """Yield the first chunk, then the rest; a failure after the first byte ends the stream
-    with one `stream_interrupted` error event and no `[DONE]` (it is never replayed).
-    `on_end` gets the failure (or None) and the stream's last bytes, for its usage."""
+    """Yield the first chunk, then the rest, up to and including `data: [DONE]`: nothing after
+    it is relayed or read for usage, and the upstream is not read further (a close right
+    after it is a normal end). A failure before it ends the stream with one
+    `stream_interrupted` error event and no `[DONE]` (it is never replayed). `on_end` gets the
+    failure (or None) and the stream's last bytes, for its usage."""
     failure: str | None = None
-    tail = first[-TAIL_BYTES:]
+    tail = b""
+    carry = b""
     try:
-        yield first
-        async for chunk in rest:
+        chunk = first
+        iterator = aiter(rest)
+        while True:
+            end = done_end(carry, chunk)
+            if end != -1:
+                done = chunk[:end] if chunk[end - 2:end] == b"\n\n" else chunk[:end] + b"\n\n"
+                tail = (tail + done)[-TAIL_BYTES:]
+                yield done
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:  # stop reading the upstream now, not at GC time
+                    await aclose()
+                return
             tail = (tail + chunk)[-TAIL_BYTES:]
+            carry = tail[-_DONE_CARRY:]
             yield chunk
+            chunk = await anext(iterator, b"")
+            if not chunk:
+                return
     except AttemptError as exc:
         failure = str(exc)
         yield error_event(f"The upstream stream broke: {failure}", "stream_interrupted")

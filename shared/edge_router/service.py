@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ _RESULT = {
     Outcome.PASS_THROUGH: br.Result.SUCCESS,
     Outcome.AUTH_FAILED: br.Result.SUCCESS,
     Outcome.RATE_LIMITED: br.Result.NEUTRAL,
+    Outcome.REJECTED: br.Result.NEUTRAL,  # the client's request caused it (SPEC §5)
     Outcome.FAILED: br.Result.SOFT_FAILURE,
     Outcome.HARD_FAILED: br.Result.HARD_FAILURE,
     Outcome.DEADLINE: br.Result.NEUTRAL,
@@ -60,6 +62,9 @@ class Call:
     model: str
     stream: bool
     headers: Mapping[str, str]
+    #: the credential that goes upstream in passthrough mode: a 429 then marks only
+    #: (upstream, this credential); None in keys mode (one upstream key: the mark is upstream-wide)
+    rate_scope: str | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +73,9 @@ class _Tally:
 
     failed: int = 0
     limited: int = 0
+    rejected: int = 0  # non-JSON 4xx answers (a proxy's or WAF's page)
+    rejected_status: int = 0
+    limited_reply: Reply | None = None  # the last upstream 429 with a JSON body
     last_error: str | None = None
     last_upstream: str | None = None
     last_class: str = "upstream_5xx"  # the ErrorClass of the last failure
@@ -121,7 +129,7 @@ class RouterService:
         tally = _Tally()
         while ctx.attempts < self.routing.max_attempts:
             now = self.clock.wall()
-            candidates = self.registry.candidates(serving, now)
+            candidates = self.registry.candidates(serving, now, scope=call.rate_scope)
             first = None
             if self.routing.strategy == "weighted" and not tried:
                 first = self.registry.weighted_pick(candidates, now)
@@ -138,7 +146,7 @@ class RouterService:
                     break
                 wait = min(limited) - now
                 if wait > self.routing.retry_after_max_s or loop.time() + wait >= deadline:
-                    raise errors.RateLimited(retry_after_s=wait)
+                    return self._rate_limited(ctx, tally, wait)
                 await self._sleep(wait, ctx)
                 continue
             upstream_id, repeat = next_choice(ranked, tried)
@@ -160,15 +168,36 @@ class RouterService:
             reply = await self._attempt(call, ctx, upstream_id, token, deadline, tally)
             if reply is not None:
                 return reply
+        if tally.rejected and not tally.failed:
+            ctx.error_class = "client_error"
+            raise errors.UpstreamRejected(
+                tally.rejected_status,
+                f"The upstream refused the request with HTTP {tally.rejected_status} and a "
+                f"non-JSON body; last error: {tally.last_error}.",
+            )
         if tally.limited and not tally.failed:
             now = self.clock.wall()
             # the soonest of the marks: an upstream never tried (or not limited) is no sooner
-            marks = [s.rate_limited_until for s in serving if s.rate_limited_until > now]
-            raise errors.RateLimited(retry_after_s=max(min(marks, default=now) - now, 1.0))
+            marks = [c.rate_limited_until
+                     for c in self.registry.candidates(serving, now, scope=call.rate_scope)
+                     if c.rate_limited_until > now]
+            return self._rate_limited(ctx, tally, min(marks, default=now) - now)
         ctx.error_class = tally.last_class
         raise errors.AllUpstreamsFailed(
             f"All {ctx.attempts} upstream attempt(s) failed; last error: {tally.last_error}."
         )
+
+    @staticmethod
+    def _rate_limited(ctx: RequestContext, tally: _Tally, wait_s: float) -> Reply:
+        """Answer 429 with the soonest `Retry-After`: the last upstream's own 429 body when
+        there is one (an `insufficient_quota` must stay visible to the SDK), else ours."""
+        reply = tally.limited_reply
+        if reply is None:
+            raise errors.RateLimited(retry_after_s=max(wait_s, 1.0))
+        ctx.upstream = reply.upstream
+        ctx.error_class = "rate_limited"
+        reply.headers.append(("retry-after", str(max(1, math.ceil(wait_s)))))
+        return reply
 
     def _may_retry(self, tally: _Tally, now: float) -> bool:
         """The retry budget guards against amplifying a brown-out. A failover away from an
@@ -251,15 +280,26 @@ class RouterService:
         if outcome is Outcome.RATE_LIMITED:
             tally.limited += 1
             now = self.clock.wall()
-            wait = retry_after_s(response.headers, parsed, now=now)
-            self.registry.mark_rate_limited(upstream_id, now + wait)
+            wait = retry_after_s(response.headers, parsed, now=now,
+                                 cap_s=self.routing.retry_after_cap_s)
+            self.registry.mark_rate_limited(upstream_id, now + wait, now=now,
+                                            scope=call.rate_scope)
             self.metrics.event(RATE_LIMITED, upstream=upstream_id)
+            if parsed is not None:
+                kept = [(k, v) for k, v in response_headers(response.headers)
+                        if k not in ("retry-after", "retry-after-ms")]
+                tally.limited_reply = Reply(status, kept, upstream_id, response.body)
+            return None
+        if outcome is Outcome.REJECTED:
+            tally.rejected += 1
+            tally.rejected_status = status
+            tally.last_error = f"{upstream_id}: HTTP {status} with a non-JSON body"
             return None
         if outcome is Outcome.FAILED:
             tally.failed += 1
             tally.last_class = "upstream_5xx"
             tally.last_error = f"{upstream_id}: HTTP {status}" + (
-                "" if parsed is not None or status >= 500 else " with a non-JSON body")
+                "" if parsed is not None else " with a non-JSON body")
             return None
         if outcome is Outcome.SUCCESS:
             self.registry.states[upstream_id].observe_latency(response.ttfb_s * 1000.0, self.clock.wall())

@@ -100,7 +100,9 @@ async def test_429_everywhere_waits_when_short_then_answers_429_when_long(sim: S
     async with routed(sim) as r:
         resp = await r.client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
         assert resp.status_code == 429
-        assert resp.json()["error"]["code"] == "rate_limited"
+        # every attempt was a 429: the last upstream's own body passes through (SPEC §5)
+        assert resp.json()["error"]["code"] == "rate_limit_exceeded"
+        assert resp.headers["x-edge-upstream"] == "us-west"
         assert int(resp.headers["retry-after"]) >= 8
 
 

@@ -17,7 +17,14 @@ from edge_router.routing.outcome import Outcome, classify
         (422, True, Outcome.PASS_THROUGH),
         (401, True, Outcome.AUTH_FAILED),
         (403, True, Outcome.AUTH_FAILED),
-        (401, False, Outcome.FAILED),
+        # a non-JSON 4xx (nginx's HTML 413, a CDN's 403 page) is the client's doing: it fails
+        # over but never counts against the breaker (issue 11, finding 1)
+        (401, False, Outcome.REJECTED),
+        (403, False, Outcome.REJECTED),
+        (413, False, Outcome.REJECTED),
+        (400, False, Outcome.REJECTED),
+        (408, False, Outcome.FAILED),
+        (500, False, Outcome.FAILED),
         (429, True, Outcome.RATE_LIMITED),
         (429, False, Outcome.RATE_LIMITED),
         (408, True, Outcome.FAILED),

@@ -46,6 +46,36 @@ def test_retry_after_http_date() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        # clamped to routing.retry_after_cap_s (300 by default)
+        ({"retry-after": "1000000000"}, None, 300.0),
+        ({"retry-after-ms": "9" * 400}, None, 300.0),  # float() of it is inf: still the cap
+        ({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, None, 300.0),
+        ({}, {"error": {"retry_after": 1e308}}, 300.0),
+        # ASCII digits only: float() would take all of these
+        ({"retry-after": "1e308"}, None, 1.0),
+        ({"retry-after": "1_000"}, None, 1.0),
+        ({"retry-after": "\u0661\u0662"}, None, 1.0),  # Arabic-Indic digits
+        ({"retry-after": "\uff13"}, None, 1.0),  # fullwidth 3
+        ({"retry-after": "inf"}, None, 1.0),
+        ({"retry-after": "nan"}, None, 1.0),
+        ({"retry-after": " 7 "}, None, 7.0),
+        ({"retry-after": "1e3", "retry-after-ms": "+5"}, {"error": {"retry_after": 2}}, 2.0),
+    ],
+)
+def test_retry_after_is_ascii_and_clamped(
+    headers: dict[str, str], body: object, expected: float
+) -> None:
+    assert retry_after_s(headers, body, now=NOW) == pytest.approx(expected)
+
+
+def test_retry_after_cap_is_configurable() -> None:
+    assert retry_after_s({"retry-after": "90"}, None, now=NOW, cap_s=60.0) == 60.0
+    assert retry_after_s({"retry-after": "90"}, None, now=NOW, cap_s=0.0) == 0.0
+
+
 def test_budget_allows_the_minimum_rate_at_low_traffic() -> None:
     budget = RetryBudget(ratio=0.2, min_per_s=1, window_s=10)
     # 3 requests in the window: 20 % would be 0.6, but the floor of 1/s x 10 s allows 10

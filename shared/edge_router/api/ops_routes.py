@@ -65,6 +65,8 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
             "state": state.value,
             "open_until": s.breaker.open_until if state is not br.State.CLOSED else None,
             "rate_limited_until": s.rate_limited_until if s.rate_limited_until > now else None,
+            # passthrough: marks that cover one client credential each (SPEC §5), only counted
+            "rate_limited_credentials": deps.registry.scoped_marks(upstream_id, now),
             "latency_ewma_ms": None if s.latency_ewma_ms is None else round(s.latency_ewma_ms, 3),
             "in_flight": len(s.in_flight),
             "requests": s.requests,

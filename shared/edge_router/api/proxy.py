@@ -73,6 +73,7 @@ async def handle(
         headers=upstream_headers(
             headers, request_id=ctx.request_id, authorization=principal.forward_authorization
         ),
+        rate_scope=principal.forward_authorization,
     )
     return await deps.service.forward(call, ctx)
 

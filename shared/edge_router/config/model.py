@@ -58,6 +58,7 @@ class Routing(_Frozen):
     backoff_base_s: NonNegativeSeconds = 0.1
     backoff_cap_s: NonNegativeSeconds = 2.0
     retry_after_max_s: NonNegativeSeconds = 5.0
+    retry_after_cap_s: NonNegativeSeconds = 300.0  # the longest rate-limit mark an answer sets
     retry_budget: Annotated[float, Field(ge=0, le=10)] = 0.2
     retry_budget_min_per_s: Annotated[float, Field(ge=0)] = 10
 
@@ -85,9 +86,21 @@ class Auth(_Frozen):
 
 class Limits(_Frozen):
     """Request caps, checked before any upstream call (400 `invalid_field`). `None` = no cap:
-    the upstream's own limits apply (see docs/security.md for suggested values)."""
+    the upstream's own limits apply (see docs/security.md for suggested values).
+
+    The hostile-input limits of SPEC §3 are always on: `max_model_chars` (400), the HTTP
+    server's `max_header_bytes` (431), `header_timeout_s`, `body_idle_timeout_s` and
+    `max_connections`, the upstream answer's `max_response_bytes` (after decompression), and
+    `forwarded_allow_ips`: the only peers whose `X-Forwarded-*` headers are believed."""
 
     max_body_bytes: Annotated[int, Field(ge=1024)] = 6_291_456
+    max_model_chars: Annotated[int, Field(ge=1, le=65536)] = 256
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    header_timeout_s: PositiveSeconds = 10.0
+    body_idle_timeout_s: PositiveSeconds = 30.0
+    max_connections: Annotated[int, Field(ge=1)] = 1000
+    max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    forwarded_allow_ips: tuple[str, ...] = ()
     max_n: Annotated[int, Field(ge=1)] | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_messages: Annotated[int, Field(ge=1)] | None = None

@@ -10,7 +10,8 @@ class Outcome(enum.Enum):
     PASS_THROUGH = "pass_through"  # other 4xx with a JSON body: return it, stop
     AUTH_FAILED = "auth_failed"  # 401/403 with a JSON body: return it, stop
     RATE_LIMITED = "rate_limited"  # 429: mark, try the next candidate or wait
-    FAILED = "failed"  # 408, 5xx, 3xx, non-JSON: next candidate, soft breaker failure
+    REJECTED = "rejected"  # other 4xx, non-JSON (a proxy's or WAF's page): next candidate, neutral
+    FAILED = "failed"  # 408, 5xx, 3xx, non-JSON 2xx: next candidate, soft breaker failure
     HARD_FAILED = "hard_failed"  # connect error, reset, first-byte timeout, early stream death
     DEADLINE = "deadline"  # our own deadline cut the attempt: 504, neutral
 
@@ -28,6 +29,8 @@ def classify(status: int, *, body_is_json: bool, is_stream: bool = False) -> Out
         return Outcome.RATE_LIMITED
     if 400 <= status < 500 and status != 408:
         if not body_is_json:
-            return Outcome.FAILED
+            # nginx's HTML 413 for a big body, a CDN's 403 page: the client's request caused
+            # it, so it never counts against the upstream (a client must not open circuits)
+            return Outcome.REJECTED
         return Outcome.AUTH_FAILED if status in (401, 403) else Outcome.PASS_THROUGH
     return Outcome.FAILED

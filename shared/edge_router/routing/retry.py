@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 DEFAULT_RETRY_AFTER_S = 1.0
+#: `routing.retry_after_cap_s`'s default (SPEC §5).
+DEFAULT_CAP_S = 300.0
 
 
 def full_jitter(repeat: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
@@ -18,22 +21,26 @@ def full_jitter(repeat: int, *, base_s: float, cap_s: float, rng: random.Random)
     return rng.uniform(0.0, min(cap_s, base_s * (2.0 ** max(repeat, 0))))
 
 
+#: delta-seconds as ASCII digits, with an optional fraction (`retry-after-ms: 1500.5`); Python's
+#: float() would also take `1_000`, `1e308`, `inf` and non-ASCII digits, none of which an HTTP
+#: header may carry.
+_DELTA = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def _seconds(value: str, *, now: float) -> float | None:
     value = value.strip()
+    if _DELTA.fullmatch(value):
+        return float(value)
+    if not value.isascii() or value[:1].isdigit():
+        return None
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        return max(0.0, when.timestamp() - now)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
-def retry_after_s(headers: Mapping[str, str], body: object, *, now: float) -> float:
-    """How long a 429 asks us to wait: `retry-after-ms`, `retry-after` (seconds or HTTP date),
-    or the body's `error.retry_after` (seconds); 1 s when none is usable."""
+def _raw_retry_after(headers: Mapping[str, str], body: object, *, now: float) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms is not None:
         seconds = _seconds(ms, now=now)
@@ -50,7 +57,20 @@ def retry_after_s(headers: Mapping[str, str], body: object, *, now: float) -> fl
             value = error.get("retry_after")
             if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
                 return float(value)
-    return DEFAULT_RETRY_AFTER_S
+    return None
+
+
+def retry_after_s(
+    headers: Mapping[str, str], body: object, *, now: float, cap_s: float = DEFAULT_CAP_S
+) -> float:
+    """How long a 429 asks us to wait: `retry-after-ms`, `retry-after` (seconds or HTTP date),
+    or the body's `error.retry_after` (seconds); 1 s when none is usable. Clamped to
+    [0, `cap_s`] (`routing.retry_after_cap_s`): an upstream asking for a year, or a forged
+    answer, must not take it out of rotation for longer than an operator allows."""
+    seconds = _raw_retry_after(headers, body, now=now)
+    if seconds is None or math.isnan(seconds):
+        seconds = DEFAULT_RETRY_AFTER_S
+    return min(max(seconds, 0.0), cap_s)  # an endless string of digits is inf: the cap
 
 
 class RetryBudget:
