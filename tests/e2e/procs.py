@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import ssl
 import subprocess
@@ -32,14 +33,17 @@ SHORT_ROUTING = {
 EDGE_ROUTER = str(Path(sys.executable).with_name("edge-router"))
 
 
+#: Ports for test processes come from below the kernel's ephemeral range (32768-60999 on Linux),
+#: so no outgoing connection of a busy machine can take one between our probe and the child's bind
+#: (ports handed out by `bind(0)` are ephemeral ones, and a 400-connection test burns thousands).
+_PORT_RANGE = (10000, 20000)
+
+
 def free_ports(count: int) -> list[int]:
     """`count` consecutive free ports (the simulator takes a base port)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count >= 65535:
-            continue
+    rng = random.Random()  # not seeded: parallel suites must not pick the same ports
+    for _ in range(200):
+        base = rng.randrange(_PORT_RANGE[0], _PORT_RANGE[1] - count)
         ok = True
         for port in range(base, base + count):
             with socket.socket() as probe:
