@@ -37,7 +37,7 @@ from tests.integration.lambda_harness import (
     write_config,
 )
 
-from edge_router.lambda_app import RouterHandler, build_router_handler
+from edge_router.runtime.lambda_buffered import RouterHandler, build_router_handler
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"

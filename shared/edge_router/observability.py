@@ -1,7 +1,7 @@
 """Metric names and the sink the router reports to (SPEC §8).
 
 The service reports one `RequestRecord` per request plus a few events; a sink turns them into
-CloudWatch EMF (`metrics_emf.py`, under Lambda) or keeps counts (`CountingMetrics`,
+CloudWatch EMF (`runtime/emf.py`, under Lambda) or keeps counts (`CountingMetrics`,
 for `serve` and tests). Nothing here may carry a key or an Authorization value.
 """
 

@@ -31,8 +31,8 @@ import pytest
 import yaml
 
 from edge_router.clock import Clock
-from edge_router.health_checker import HealthChecker, build_health_checker
-from edge_router.lambda_app import RouterHandler, build_router_handler
+from edge_router.runtime.health_checker import HealthChecker, build_health_checker
+from edge_router.runtime.lambda_buffered import RouterHandler, build_router_handler
 from edge_router.simulator import Simulator, default_specs
 from tests.integration.router_harness import sim_config
 from tests.support import moto_dynamodb

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from edge_router.clock import FakeClock
-from edge_router.health_checker import HealthChecker
-from edge_router.lambda_app import RouterHandler
+from edge_router.runtime.health_checker import HealthChecker
+from edge_router.runtime.lambda_buffered import RouterHandler
 from tests.integration.lambda_harness import (
     HOME,
     FakeContext,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from edge_router.clock import Clock, FakeClock
-from edge_router.lambda_app import RouterHandler
+from edge_router.runtime.lambda_buffered import RouterHandler
 from tests.integration.lambda_harness import HOME, Lambdas, SimThread, invoke
 from tests.support.calls import CallCounter
 from tests.support.moto_dynamodb import MotoTable

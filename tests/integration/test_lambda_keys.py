@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from edge_router.health_checker import build_health_checker
 from edge_router.keys.dynamodb import DynamoKeyStore
 from edge_router.keys.tokens import KeyRecord, generate_key, hash_key
-from edge_router.lambda_app import build_router_handler
+from edge_router.runtime.health_checker import build_health_checker
+from edge_router.runtime.lambda_buffered import build_router_handler
 from tests.integration.lambda_harness import (
     HOME,
     FakeContext,

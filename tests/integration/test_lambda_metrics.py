@@ -9,7 +9,7 @@ import pytest
 
 from edge_router import observability as obs
 from edge_router.config.defaults import DEFAULT_PRICING
-from edge_router.lambda_app import build_router_handler
+from edge_router.runtime.lambda_buffered import build_router_handler
 from tests.integration.lambda_harness import HOME, Lambdas, SimThread, emf_documents, event, invoke
 
 pytestmark = pytest.mark.integration

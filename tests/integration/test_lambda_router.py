@@ -19,7 +19,7 @@ from mangum import Mangum
 from edge_router.api.app import create_app
 from edge_router.build import build_deps
 from edge_router.config import build_config
-from edge_router.lambda_app import RouterHandler
+from edge_router.runtime.lambda_buffered import RouterHandler
 from tests.integration.lambda_harness import (
     HOME,
     Answer,

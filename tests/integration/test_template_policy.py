@@ -19,7 +19,7 @@ import pytest
 
 from edge_router import observability
 from edge_router.health import items
-from edge_router.metrics_emf import EmfMetrics
+from edge_router.runtime.emf import EmfMetrics
 from tests.integration.template_support import (
     DEPLOY_ALL,
     GLOBAL_TABLE,

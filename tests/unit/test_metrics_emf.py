@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from edge_router import observability as obs
-from edge_router.metrics_emf import MAX_VALUES, EmfMetrics
 from edge_router.observability import RequestRecord
+from edge_router.runtime.emf import MAX_VALUES, EmfMetrics
 
 WALL = 1_700_000_000.5
 R, RU, RM, RE = ("Region",), ("Region", "Upstream"), ("Region", "Model"), ("Region", "ErrorClass")

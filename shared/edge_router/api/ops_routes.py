@@ -1,4 +1,5 @@
-"""`/health` (for Route 53; never calls an upstream) and `/status` (the health matrix as JSON)."""
+"""`/ready` (the Lambda Web Adapter's readiness path), `/health` (for Route 53; never calls an
+upstream) and `/status` (the health matrix as JSON)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..routing import breaker as br
 from .deps import Deps
 
 PROBE_FRESH_S = 180.0
+_READY = orjson.dumps({"status": "ready"})
 
 
 def health_view(deps: Deps, now: float) -> tuple[bool, dict[str, Any]]:
@@ -99,6 +101,13 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
 
 def build_router(deps: Deps) -> APIRouter:
     router = APIRouter()
+
+    @router.api_route("/ready", methods=["GET", "HEAD"],
+                      summary="Readiness: 200 once the app is built (no auth, upstream or store)")
+    async def ready() -> Response:
+        # SPEC §11: the adapter polls this before the first invocation. Never /health: a region
+        # whose upstreams are all down would then never start, and so never recover.
+        return Response(_READY, media_type="application/json")
 
     @router.get("/health", summary="Route 53 health check: 200 when an upstream is usable")
     async def health() -> Response:

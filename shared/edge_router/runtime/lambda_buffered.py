@@ -1,4 +1,5 @@
-"""The router Lambda: the app under Mangum, built once per container (SPEC §8).
+"""The router Lambda in `ResponseMode: buffered`: the app under Mangum, built once per container
+(SPEC §8). Its sibling `lambda_stream` runs the same app under the Lambda Web Adapter.
 
 `functions/router/handler.py` is only `handler = build_router_handler(os.environ)`; tests and
 `bench/lambda_bench.py` build handlers the same way, with their own environment and hooks.
@@ -7,7 +8,7 @@ Per invocation (`RouterHandler.__call__`):
 1. the Powertools logger takes the Lambda context and the API Gateway request id
    (`requestContext.requestId`) as correlation id;
 2. the container's one event loop is made current and Mangum runs the app on it (see
-   `lambda_runtime.ContainerLoop`: this is what keeps the upstream connection pool warm);
+   `container.ContainerLoop`: this is what keeps the upstream connection pool warm);
 3. before the invocation returns, background health-store writes (breaker transitions, each
    bounded by `health.timeout_ms`) are awaited: Lambda freezes the process once the handler
    returns, so a write left running would land minutes later or never;
@@ -31,16 +32,15 @@ from mangum import Mangum
 from mangum.types import ASGI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .api.app import create_app
-from .api.deps import Deps
-from .auth import Authenticator
-from .build import build_deps
-from .clock import Clock, SystemClock
-from .config import load_config
-from .health.store import HealthStore
-from .keys.build import build_auth
-from .lambda_runtime import ContainerLoop, build_logger, build_store, dynamodb_client
-from .metrics_emf import EmfMetrics
+from ..api.app import create_app
+from ..api.deps import Deps
+from ..auth import Authenticator
+from ..build import build_deps
+from ..clock import Clock
+from ..health.store import HealthStore
+from ..keys.build import build_auth
+from .container import ContainerLoop, open_container
+from .emf import EmfMetrics
 
 __all__ = ["RouterHandler", "build_router_handler"]
 
@@ -140,23 +140,19 @@ def build_router_handler(
     (replace what `build_auth` would build). Makes no network call, but for Secrets Manager.
     """
     environ = os.environ if environ is None else environ
-    config = load_config(environ=environ)
-    clock = clock or SystemClock()
-    client = dynamodb_client(config, environ)
-    store = build_store(config, client=client, wall=clock.wall, on_call=on_store_call)
+    c = open_container(environ, clock=clock, on_store_call=on_store_call,
+                       write_metrics=write_metrics)
     if auth is None:  # keys mode: router keys looked up in the table, upstream keys held here
-        auth, keys = build_auth(config, environ, store_client=client, clock=clock)
+        auth, keys = build_auth(c.config, environ, store_client=c.client, clock=c.clock)
         upstream_auth = upstream_auth or keys
     loop = ContainerLoop()
-    metrics = EmfMetrics(config.region, wall=clock.wall, write=write_metrics)
     deps = build_deps(
-        config,
-        clock=clock,
-        store=store,
-        metrics=metrics,
+        c.config,
+        clock=c.clock,
+        store=c.store,
+        metrics=c.metrics,
         auth=auth,
         upstream_auth=upstream_auth,
         buffered_streams=True,
     )
-    logger = build_logger()
-    return RouterHandler(deps, loop=loop, metrics=metrics, logger=logger, store=store)
+    return RouterHandler(deps, loop=loop, metrics=c.metrics, logger=c.logger, store=c.store)

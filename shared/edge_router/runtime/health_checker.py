@@ -25,15 +25,15 @@ import aiohttp
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from .clock import Clock, SystemClock
-from .config import Config, load_config
-from .health.records import Probe
-from .health.store import HealthStore, HealthStoreError
-from .keys.build import build_upstream_keys
-from .lambda_runtime import ContainerLoop, build_logger, build_store, dynamodb_client
-from .metrics_emf import EmfMetrics
-from .observability import PROBE_LATENCY, UPSTREAM_AVAILABLE
-from .probe import ProbeResult, probe_all
+from ..clock import Clock
+from ..config import Config
+from ..health.records import Probe
+from ..health.store import HealthStore, HealthStoreError
+from ..keys.build import build_upstream_keys
+from ..observability import PROBE_LATENCY, UPSTREAM_AVAILABLE
+from ..probe import ProbeResult, probe_all
+from .container import ContainerLoop, open_container
+from .emf import EmfMetrics
 
 __all__ = ["PROBE_TIMEOUT_S", "HealthChecker", "build_health_checker"]
 
@@ -155,18 +155,16 @@ def build_health_checker(
     (None: no Authorization header). The other hooks are those of `build_router_handler`.
     """
     environ = os.environ if environ is None else environ
-    config = load_config(environ=environ)
-    clock = clock or SystemClock()
-    client = dynamodb_client(config, environ)
-    store = build_store(config, client=client, wall=clock.wall, on_call=on_store_call)
-    if upstream_key is None and config.auth.mode == "keys":
-        upstream_key = build_upstream_keys(config, environ)
+    c = open_container(environ, clock=clock, on_store_call=on_store_call,
+                       write_metrics=write_metrics)
+    if upstream_key is None and c.config.auth.mode == "keys":
+        upstream_key = build_upstream_keys(c.config, environ)
     return HealthChecker(
-        config,
-        store=store,
-        metrics=EmfMetrics(config.region, wall=clock.wall, write=write_metrics),
+        c.config,
+        store=c.store,
+        metrics=c.metrics,
         loop=ContainerLoop(),
-        clock=clock,
-        logger=build_logger(),
+        clock=c.clock,
+        logger=c.logger,
         upstream_key=upstream_key,
     )

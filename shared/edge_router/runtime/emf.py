@@ -37,8 +37,8 @@ from typing import Any
 
 import orjson
 
-from .config.env import METRICS_NAMESPACE
-from .observability import (
+from ..config.env import METRICS_NAMESPACE
+from ..observability import (
     ATTEMPTS,
     COMPLETION_TOKENS,
     COST_USD,

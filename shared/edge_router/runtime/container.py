@@ -1,5 +1,7 @@
-"""What both Lambda handlers share: one event loop per container, the health store the config
-names, and the Powertools logger.
+"""What every way of running the app in a Lambda container shares, built once per container:
+the config (file + §8 environment overrides), the clock, the DynamoDB client, the health store
+the config names, the EMF metrics sink and the Powertools logger (`open_container`), and, for the
+handlers that drive asyncio themselves (Mangum, the health checker), one event loop.
 
 The DynamoDB client is built once and shared by the health store and, in keys mode, the
 router-key lookups (building a botocore client is most of a cold start's own work).
@@ -20,17 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-from .config import Config, env
-from .config.env import SERVICE_NAME
-from .health.dynamodb import DynamoHealthStore, build_client
-from .health.memory import MemoryHealthStore
-from .health.store import HealthStore, HealthStoreError
-from .redaction import install_log_redaction
+from ..clock import Clock, SystemClock
+from ..config import Config, env, load_config
+from ..config.env import SERVICE_NAME
+from ..health.dynamodb import DynamoHealthStore, build_client
+from ..health.memory import MemoryHealthStore
+from ..health.store import HealthStore, HealthStoreError
+from ..redaction import install_log_redaction
+from .emf import EmfMetrics
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -105,3 +110,39 @@ def build_logger(*, level: str | None = None) -> Logger:
     copy_config_to_registered_loggers(source_logger=logger, include={LIBRARY_LOGGER})
     install_log_redaction()  # SPEC §7: no key or Authorization value in any log line
     return logger
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """What one Lambda container builds once, whichever handler it runs."""
+
+    config: Config
+    clock: Clock
+    client: DynamoDBClient | None
+    store: HealthStore
+    metrics: EmfMetrics
+    logger: Logger
+
+
+def open_container(
+    environ: Mapping[str, str],
+    *,
+    clock: Clock | None = None,
+    on_store_call: Callable[[str], None] | None = None,
+    write_metrics: Callable[[str], object] | None = None,
+) -> Container:
+    """Read the config once (SPEC §8: `EDGE_ROUTER_CONFIG` and the environment overrides; a
+    `ConfigError` names the key) and build the container's shared pieces. Hooks for tests:
+    `clock`, `on_store_call` (counts the health store's DynamoDB calls), `write_metrics`
+    (receives EMF lines; default stdout). Makes no network call."""
+    config = load_config(environ=environ)
+    clock = clock or SystemClock()
+    client = dynamodb_client(config, environ)
+    return Container(
+        config=config,
+        clock=clock,
+        client=client,
+        store=build_store(config, client=client, wall=clock.wall, on_call=on_store_call),
+        metrics=EmfMetrics(config.region, wall=clock.wall, write=write_metrics),
+        logger=build_logger(),
+    )

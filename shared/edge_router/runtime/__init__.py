@@ -1,0 +1,13 @@
+"""The ways to run the one app, side by side, and what they share per process.
+
+    serve.py            `edge-router serve`: the app on uvicorn (`run_server`)
+    lambda_buffered.py  router Lambda, `ResponseMode: buffered`: the app under Mangum (HTTP API)
+    health_checker.py   the scheduled probe Lambda
+    container.py        built once per Lambda container: config, clock, DynamoDB client, health
+                        store, EMF sink, logger (`open_container`), and the event loop of the
+                        handlers that drive asyncio themselves
+    emf.py              the EMF metrics sink (CloudWatch Embedded Metric Format on stdout)
+
+Importing this package builds nothing; the composition roots (`functions/*/handler.py`,
+`run.sh`, the CLI) do, once per process.
+"""
