@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 
 from .api.deps import Deps
+from .api.ops_auth import OpsGuard
 from .auth import Authenticator, PassthroughAuth
 from .catalog import ModelCatalog
 from .clock import Clock, SystemClock
@@ -51,6 +52,7 @@ def build_deps(
     upstream_auth: Callable[[str], str | None] | None = None,
     rng: random.Random | None = None,
     buffered_streams: bool = False,
+    ops_token: str | None = None,
 ) -> Deps:
     clock = clock or SystemClock()
     client = client or build_client(config)
@@ -78,15 +80,17 @@ def build_deps(
         upstream_auth=upstream_auth,
         buffered_streams=buffered_streams,
     )
+    auth = auth or PassthroughAuth()
     catalog = ModelCatalog(config, client=client, clock=clock, upstream_auth=upstream_auth)
     return Deps(
         config=config,
         service=service,
         registry=registry,
-        auth=auth or PassthroughAuth(),
+        auth=auth,
         prices=prices,
         catalog=catalog,
         metrics=metrics,
         clock=clock,
+        ops=OpsGuard(config, auth=auth, token=ops_token),
         sync=sync,
     )

@@ -147,3 +147,13 @@ def test_an_unknown_flag_is_named_even_when_required_ones_are_missing(
         main(argv)
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_an_unset_ops_token_variable_fails_check_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "ops.yaml"
+    config.write_text("ops: {token_env: TEST_OPS_TOKEN}\n", encoding="utf-8")
+    code, _, err = check(config, capsys)
+    assert (code, err) == (
+        2, "TEST_OPS_TOKEN (environment): ops.token_env names it, but it is not set\n")

@@ -160,7 +160,7 @@ def test_browser_shows_a_banner_when_status_needs_a_key() -> None:
         page = chromium.parse(chromium.dump_dom(url + "/dashboard"))
     assert page.classes["banner"] == "show"
     assert page.by_id["banner"] == (
-        "Cannot load /status: HTTP 401 — this router is in keys mode: enter a router key above"
+        "Cannot load /status: HTTP 401 — enter a router key (keys mode) or the operator token above"
     )
     assert page.cells == {}
     assert page.by_id["updated"] == "never"

@@ -76,7 +76,7 @@ _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "me
 
 class Page(HTMLParser):
     """The dashboard as rendered: the matrix (`tr[data-upstream] > td[data-region]` with its
-    `data-state` and text) and the text and class of every element with an id."""
+    `data-state`, text and `home` mark) and the text and class of every element with an id."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,6 +84,7 @@ class Page(HTMLParser):
         self.cell_text: dict[tuple[str, str], str] = {}
         self.by_id: dict[str, str] = {}
         self.classes: dict[str, str] = {}
+        self.homes: set[tuple[str, str]] = set()  # cells holding a `data-home` mark
         self._row: str | None = None
         self._cell: tuple[str, str] | None = None
         self._open_ids: list[tuple[str, int]] = []
@@ -97,6 +98,8 @@ class Page(HTMLParser):
             self._cell = (self._row, a["data-region"])
             self.cells[self._cell] = a.get("data-state", "")
             self.cell_text[self._cell] = ""
+        if "data-home" in a and self._cell is not None:
+            self.homes.add(self._cell)
         if "id" in a:
             self.by_id[a["id"]] = ""
             self.classes[a["id"]] = a.get("class", "")

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from .. import __version__, errors
 from ..errors import RouterError
-from . import dashboard_routes, openai_routes, ops_routes
+from . import dashboard_routes, metrics_routes, openai_routes, ops_routes
 from .deps import Deps
 from .middleware import EdgeMiddleware, error_response
 
@@ -58,7 +58,8 @@ def create_app(deps: Deps) -> FastAPI:
     )
     app.include_router(openai_routes.build_router(deps))
     app.include_router(ops_routes.build_router(deps))
-    app.include_router(dashboard_routes.build_router())
+    app.include_router(dashboard_routes.build_router(guard=deps.ops))
+    app.include_router(metrics_routes.build_router(deps))
     app.add_middleware(EdgeMiddleware, deps=deps)
     app.state.deps = deps
     return app

@@ -13,6 +13,7 @@ from ..observability import Metrics
 from ..pricing import PriceBook
 from ..registry import UpstreamRegistry
 from ..service import RouterService
+from .ops_auth import OpsGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,4 +26,5 @@ class Deps:
     catalog: ModelCatalog
     metrics: Metrics
     clock: Clock
+    ops: OpsGuard
     sync: HealthSync | None = None

@@ -1,5 +1,6 @@
 """`/ready` (the Lambda Web Adapter's readiness path), `/health` (for Route 53; never calls an
-upstream) and `/status` (the health matrix as JSON)."""
+upstream) and `/status` (the health matrix as JSON; an ops endpoint: `deps.ops` says who may
+read it, see `ops_auth.py`)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def health_view(deps: Deps, now: float) -> tuple[bool, dict[str, Any]]:
     return ok, body
 
 
-def _observer(o: Observation) -> dict[str, Any]:
+def observer_json(o: Observation) -> dict[str, Any]:
     return {
         "region": o.region, "state": o.state, "open_until": o.open_until,
         "state_changed_at": o.state_changed_at, "last_error": o.last_error,
@@ -57,6 +58,7 @@ def _observer(o: Observation) -> dict[str, Any]:
 
 
 def status_view(deps: Deps, now: float) -> dict[str, Any]:
+    _, health = health_view(deps, now)
     observations = deps.sync.observations if deps.sync is not None else []
     upstreams = []
     for upstream_id, s in deps.registry.states.items():
@@ -78,7 +80,7 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
             "last_error": s.last_error,
             "remote_open_until": s.remote_open_until if s.remote_open_until > now else None,
             "observers": [
-                _observer(o) for o in observations
+                observer_json(o) for o in observations
                 if o.upstream_id == upstream_id and o.region != deps.config.region
             ],
         })
@@ -92,6 +94,8 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
         "regions": list(deps.sync.regions) if deps.sync is not None else [deps.config.region],
         "synced_at": deps.sync.last_synced_at if deps.sync is not None else None,
         "now": now,
+        # what this router's /health says now, so a view can flag a region Route 53 drops
+        "health": {k: v for k, v in health.items() if k in ("status", "reason")},
         "upstreams": upstreams,
     }
     if isinstance(deps.metrics, CountingMetrics):  # `serve`: this process's metric totals
@@ -121,8 +125,7 @@ def build_router(deps: Deps) -> APIRouter:
 
     @router.get("/status", summary="Per-upstream breaker state, latency and observers")
     async def status(request: Request) -> Response:
-        if deps.auth.mode != "passthrough":
-            await deps.auth.authenticate(request.headers.get("authorization"))
+        await deps.ops.check(request)
         if deps.sync is not None:
             await deps.sync.maybe_sync()
         body = status_view(deps, deps.clock.wall())

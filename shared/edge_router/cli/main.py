@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from .. import __version__
 
 #: Subcommand modules under `edge_router.cli`; each defines `register(subparsers)` and sets `func`.
-COMMANDS = ("serve", "config_cmd", "cost", "probe", "status", "simulate", "keys_cmd")
+COMMANDS = (
+    "serve", "config_cmd", "cost", "probe", "status", "dashboard", "simulate", "keys_cmd",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

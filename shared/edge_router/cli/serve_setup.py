@@ -3,7 +3,7 @@ this, so a config that passes `check` starts `serve`, and one that fails `serve`
 with the same message.
 
     setup = load_for_serve("router.yaml", environ=os.environ, region=None)
-    setup.config, setup.auth, setup.upstream_auth    # what `serve` builds the app from
+    setup.config, setup.auth, setup.upstream_auth, setup.ops_token   # what `serve` builds from
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..api.ops_auth import ops_token
 from ..auth import Authenticator
 from ..config import Config, build_config, env
 from ..config.loader import read_yaml
@@ -23,6 +24,8 @@ class ServeSetup:
     config: Config
     auth: Authenticator
     upstream_auth: UpstreamAuth | None
+    #: the operator token of `ops.token_env`, if set
+    ops_token: str | None
     #: the config file, if any (`--config`, else `$EDGE_ROUTER_CONFIG`)
     path: str | None
     #: the file is empty or only comments: the built-in defaults apply
@@ -36,15 +39,18 @@ def config_path(path: str | None, environ: Mapping[str, str]) -> str | None:
 def load_for_serve(
     path: str | None, *, environ: Mapping[str, str], region: str | None
 ) -> ServeSetup:
-    """Load and check everything `serve` needs (config, keys file, upstream keys); raises
-    `ConfigError` naming the key, the file or the environment variable at fault."""
+    """Load and check everything `serve` needs (config, keys file, upstream keys, ops token);
+    raises `ConfigError` naming the key, the file or the environment variable at fault."""
     path = config_path(path, environ)
     raw = read_yaml(path) if path is not None else {}
     config = build_config(raw, environ=environ, region=region)
     # Keys mode: keys from auth.keys_file (never the table locally), upstream keys found now.
     keys_file = keys_file_path(config, path)
     auth, upstream_auth = build_auth(config, environ, key_store=FileKeyStore(keys_file))
-    return ServeSetup(config, auth, upstream_auth, path, empty_file=path is not None and not raw)
+    token = ops_token(config, environ)
+    return ServeSetup(
+        config, auth, upstream_auth, token, path, empty_file=path is not None and not raw
+    )
 
 
 def describe(setup: ServeSetup) -> str:

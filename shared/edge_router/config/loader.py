@@ -112,6 +112,7 @@ ENV_OVERRIDES = {
     env.HEALTH_TABLE_REGION: ("health", "table_region"),
     env.AUTH_MODE: ("auth", "mode"),
     env.UPSTREAM_SECRET: ("auth", "upstream_secret"),
+    env.OPS_ENDPOINTS: ("ops", "endpoints"),
 }
 
 

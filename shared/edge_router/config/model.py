@@ -106,6 +106,18 @@ class Limits(_Frozen):
     max_messages: Annotated[int, Field(ge=1)] | None = None
 
 
+class Ops(_Frozen):
+    """The operator endpoints `/status`, `/dashboard`, `/metrics` (SPEC §15).
+
+    `token_env`: a variable holding a bearer token those endpoints then require (in keys mode a
+    router key no longer opens them). `endpoints: private` answers 404 for them (the template's
+    `OpsEndpoints` parameter, through `EDGE_ROUTER_OPS_ENDPOINTS`); `/health` and `/ready` stay.
+    """
+
+    token_env: str | None = None
+    endpoints: Literal["public", "private"] = "public"
+
+
 class Price(_Frozen):
     input: Annotated[float, Field(ge=0)]
     output: Annotated[float, Field(ge=0)]
@@ -119,6 +131,7 @@ class Config(_Frozen):
     health: Health = Health()
     auth: Auth = Auth()
     limits: Limits = Limits()
+    ops: Ops = Ops()
     pricing: dict[str, Price] = Field(default_factory=dict)
     region: str = "local"
 
