@@ -110,7 +110,8 @@ def regional_table(now: float) -> MemoryTable:
 
     async def fill() -> None:
         seoul = MemoryHealthStore(SEOUL, table=table)
-        await seoul.write_counters([Counters("ap-northeast", 20, 0, 33.0, now - 4)])
+        await seoul.write_counters([Counters("ap-northeast", 20, 0, 33.0, now - 4),
+                                    Counters("us-east", 5, 5, 44.0, now - 4)])
         await seoul.write_transition(
             Transition("us-east", "open", now + 120, now - 2, "HTTP 503 from upstream")
         )
@@ -143,6 +144,11 @@ def test_browser_draws_every_region_and_state() -> None:
         ("us-east", CALIFORNIA): "none",
     }
     assert "33 ms" in page.cell_text[("ap-northeast", SEOUL)]
+    assert "44 ms" not in page.cell_text[("us-east", SEOUL)]  # open: its latency is history
+    # each region's home upstream is marked in its column (this router's `local` included)
+    assert page.homes == {("ap-northeast", "local"), ("ap-northeast", SEOUL),
+                          ("us-east", FRANKFURT), ("us-east", CALIFORNIA)}
+    assert "show" not in page.classes["down"]  # no region is down
     assert "probe failed" in page.cell_text[("us-east", FRANKFURT)]
     assert "no data" in page.cell_text[("us-east", CALIFORNIA)]
     alerts = page.by_id["alerts"]
@@ -164,3 +170,24 @@ def test_browser_shows_a_banner_when_status_needs_a_key() -> None:
     )
     assert page.cells == {}
     assert page.by_id["updated"] == "never"
+
+
+def test_browser_shows_a_region_banner_when_health_would_be_503() -> None:
+    chromium.require_chromium()
+    # GIVEN this region's health checker reached no upstream a minute ago: /health is 503
+    table = MemoryTable()
+    now = time.time()
+    checker = MemoryHealthStore("local", table=table)
+    asyncio.run(checker.write_probes(
+        [Probe("ap-northeast", False, None, now - 60), Probe("us-east", False, None, now - 60)]))
+    app = build_app(table)
+    with serving(app) as url:
+        assert httpx.get(url + "/health").status_code == 503
+        page = chromium.parse(chromium.dump_dom(url + "/dashboard"))
+    # THEN the page says so above everything, naming the region and the reason
+    assert page.classes["down"] == "show"
+    assert page.by_id["down"] == (
+        "local: /health answers 503: this region's health checker found every upstream "
+        "unreachable"
+    )
+    assert page.cells[("ap-northeast", "local")] == "closed"  # the breakers alone look fine

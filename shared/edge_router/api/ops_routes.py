@@ -59,6 +59,7 @@ def observer_json(o: Observation) -> dict[str, Any]:
 
 def status_view(deps: Deps, now: float) -> dict[str, Any]:
     _, health = health_view(deps, now)
+    regions = list(deps.sync.regions) if deps.sync is not None else [deps.config.region]
     observations = deps.sync.observations if deps.sync is not None else []
     upstreams = []
     for upstream_id, s in deps.registry.states.items():
@@ -91,7 +92,9 @@ def status_view(deps: Deps, now: float) -> dict[str, Any]:
         "health_store": deps.config.health.store,
         # every region whose items this router reads (`home` regions and this one), so a view of
         # the matrix can say which of them have no data
-        "regions": list(deps.sync.regions) if deps.sync is not None else [deps.config.region],
+        "regions": regions,
+        # each of those regions' home upstream (a view marks it)
+        "homes": {r: u for r, u in deps.config.home.items() if r in regions},
         "synced_at": deps.sync.last_synced_at if deps.sync is not None else None,
         "now": now,
         # what this router's /health says now, so a view can flag a region Route 53 drops
