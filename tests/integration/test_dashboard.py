@@ -17,13 +17,12 @@ from fastapi import FastAPI
 
 from edge_router.api.app import create_app
 from edge_router.api.dashboard_routes import load_page
-from edge_router.auth import Principal, bearer_token
 from edge_router.build import build_deps
 from edge_router.config import build_config
-from edge_router.errors import InvalidApiKey, MissingApiKey
 from edge_router.health.memory import MemoryHealthStore, MemoryTable
 from edge_router.health.records import Counters, Probe, Transition
 from tests.support import chromium
+from tests.support.one_key_auth import OneKeyAuth
 
 SEOUL, FRANKFURT, CALIFORNIA = "ap-northeast-2", "eu-central-1", "us-west-1"
 CONFIG = {
@@ -36,24 +35,10 @@ CONFIG = {
 }  # fmt: skip
 
 
-class KeyAuth:
-    """Keys mode with one valid key, enough for `/status` to ask for one."""
-
-    mode = "keys"
-
-    async def authenticate(self, authorization: str | None) -> Principal:
-        token = bearer_token(authorization)
-        if token is None:
-            raise MissingApiKey()
-        if token != "sk-edge-right":
-            raise InvalidApiKey()
-        return Principal(name="ops")
-
-
 def build_app(table: MemoryTable | None = None, *, keys: bool = False) -> FastAPI:
     config = build_config(CONFIG, region="local")
     store = MemoryHealthStore("local", table=table)
-    return create_app(build_deps(config, store=store, auth=KeyAuth() if keys else None))
+    return create_app(build_deps(config, store=store, auth=OneKeyAuth("sk-edge-right") if keys else None))
 
 
 @contextmanager

@@ -13,30 +13,15 @@ import pytest
 
 from edge_router.api.app import create_app
 from edge_router.api.ops_auth import ops_token
-from edge_router.auth import Principal, bearer_token
 from edge_router.build import build_deps
 from edge_router.config import ConfigError, build_config
-from edge_router.errors import InvalidApiKey, MissingApiKey
 from edge_router.prometheus_metrics import PrometheusMetrics
+from tests.support.one_key_auth import OneKeyAuth
 
 TOKEN = "ops-token-0123456789abcdef"
 ROUTER_KEY = "sk-edge-client-key"
 UPSTREAMS = [{"id": "solo", "base_url": "http://127.0.0.1:9/v1"}]
 OPS_PATHS = ("/status", "/metrics")
-
-
-class OneKey:
-    """Keys mode with one valid router key."""
-
-    mode = "keys"
-
-    async def authenticate(self, authorization: str | None) -> Principal:
-        token = bearer_token(authorization)
-        if token is None:
-            raise MissingApiKey()
-        if token != ROUTER_KEY:
-            raise InvalidApiKey()
-        return Principal(name="client")
 
 
 @asynccontextmanager
@@ -49,7 +34,7 @@ async def client_for(
         raw["ops"] = dict(ops)
     config = build_config(raw, environ=environ)
     deps = build_deps(
-        config, metrics=PrometheusMetrics(config), auth=OneKey() if keys else None,
+        config, metrics=PrometheusMetrics(config), auth=OneKeyAuth(ROUTER_KEY) if keys else None,
         ops_token=ops_token(config, {"OPS_TOKEN": TOKEN}),
     )  # fmt: skip
     transport = httpx.ASGITransport(app=create_app(deps))
