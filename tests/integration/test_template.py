@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 
 from edge_router.config import env, load_config
 from edge_router.config.defaults import DEFAULT_HOME, DEFAULT_UPSTREAMS, HOLYSHEEP_BASE_URL
-from edge_router.config.model import Routing
+from edge_router.config.model import Ops, Routing
 from tests.integration.template_support import (
     DOMAIN,
     LAYER_PYTHON_DIR,
@@ -218,6 +219,20 @@ def test_the_template_sets_the_lambda_configuration_of_spec_section_8(
         assert variables[env.POWERTOOLS_SERVICE_NAME] == env.SERVICE_NAME == "edge-router"
         assert variables[env.POWERTOOLS_METRICS_NAMESPACE] == env.METRICS_NAMESPACE == "EdgeRouter"
     assert template["Parameters"]["AuthMode"]["AllowedValues"] == ["passthrough", "keys"]
+
+
+def test_ops_endpoints_are_private_unless_the_parameter_says_public(
+    template: dict[str, Any],
+) -> None:
+    # the parameter feeds the variable that overrides `ops.endpoints`, with the same values
+    parameter = template["Parameters"]["OpsEndpoints"]
+    values = typing.get_args(Ops.model_fields["endpoints"].annotation)
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == (
+        "private", sorted(values))
+    assert env.OPS_ENDPOINTS in env.OVERRIDES
+    for name, variables in environment(template).items():
+        if name.startswith("Router"):
+            assert variables[env.OPS_ENDPOINTS] == {"Ref": "OpsEndpoints"}, name
 
 
 def test_env_json_for_sam_local_only_sets_variables_the_template_declares(
