@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,13 +158,13 @@ class RouterProcess:
 
 def start_router(
     tmp: Path, config: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
-    name: str = "router",
+    name: str = "router", args: Sequence[str] = (),
 ) -> RouterProcess:
     port = free_ports(1)[0]
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(dict(config)))
     proc = subprocess.Popen(
-        [EDGE_ROUTER, "serve", "--config", str(path), "--port", str(port)],
+        [EDGE_ROUTER, "serve", "--config", str(path), "--port", str(port), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})},
     )

@@ -11,6 +11,7 @@ import os
 import sys
 
 from ..config import ConfigError, summary
+from .listen import ListenError, listen
 from .serve_setup import describe, load_for_serve
 
 
@@ -41,8 +42,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge-router: invalid config: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    app = build_serve_app(setup.config, auth=setup.auth, upstream_auth=setup.upstream_auth)
+    app = build_serve_app(setup.config, auth=setup.auth, upstream_auth=setup.upstream_auth,
+                          ops_token=setup.ops_token)  # fmt: skip
+    try:  # listen before saying so: a busy port is one line, not a banner and a traceback
+        sock = listen(args.host, args.port)
+    except ListenError as exc:
+        print(f"edge-router serve: {exc}", file=sys.stderr)
+        return 1
     print(f"edge-router serving on http://{args.host}:{args.port} — {summary(setup.config)}"
           f" — from {describe(setup)}", flush=True)
     return run_server(app, host=args.host, port=args.port, log_level=args.log_level,
-                      access_log=args.access_log)
+                      access_log=args.access_log, sock=sock)

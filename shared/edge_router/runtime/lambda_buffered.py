@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..api.app import create_app
 from ..api.deps import Deps
+from ..api.ops_auth import ops_token
 from ..auth import Authenticator
 from ..build import build_deps
 from ..clock import Clock
@@ -154,5 +155,6 @@ def build_router_handler(
         auth=auth,
         upstream_auth=upstream_auth,
         buffered_streams=True,
+        ops_token=ops_token(c.config, environ),
     )
     return RouterHandler(deps, loop=loop, metrics=c.metrics, logger=c.logger, store=c.store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -47,6 +48,7 @@ def build_serve_app(
     *,
     auth: Authenticator,
     upstream_auth: UpstreamAuth | None,
+    ops_token: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ASGIApp:
     """The app as `edge-router serve` wires it (`auth`/`upstream_auth` from
@@ -57,7 +59,12 @@ def build_serve_app(
 
     environ = os.environ if environ is None else environ
     store = _dynamodb_store(config, environ) if config.health.store == "dynamodb" else None
-    return create_app(build_deps(config, auth=auth, upstream_auth=upstream_auth, store=store))
+    # Prometheus at /metrics (SPEC §15); `ops_token` (`ops.token_env`) guards the ops endpoints
+    from ..prometheus_metrics import PrometheusMetrics
+
+    deps = build_deps(config, auth=auth, upstream_auth=upstream_auth, store=store,
+                      metrics=PrometheusMetrics(config), ops_token=ops_token)  # fmt: skip
+    return create_app(deps)
 
 
 def run_server(
@@ -67,9 +74,14 @@ def run_server(
     port: int,
     log_level: str = "warning",
     access_log: bool = False,
+    sock: socket.socket | None = None,
 ) -> int:
     """Serve `app` until SIGINT/SIGTERM; 0 after a clean stop, 1 if the server never started
-    (e.g. the port is taken)."""
+    (e.g. the port is taken). `sock`: an already listening socket (`cli.listen.listen`, so a
+    busy port is reported before anything says "serving on"); else uvicorn binds host:port.
+    `access_log` logs every request whatever `log_level` is."""
+    import logging
+
     import uvicorn
 
     from ..redaction import install_log_redaction
@@ -88,7 +100,9 @@ def run_server(
         http="httptools",
         lifespan="off",
     )
+    if access_log:  # uvicorn's access lines are INFO: below a "warning" log level otherwise
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     install_log_redaction()  # after uvicorn has configured its loggers: covers their handlers
     server = uvicorn.Server(server_config)
-    server.run()
+    server.run(sockets=None if sock is None else [sock])
     return 0 if server.started else 1
