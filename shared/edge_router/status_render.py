@@ -38,11 +38,13 @@ def _short(text: str) -> str:
 
 
 def cell_text(cell: Cell | None, now: float) -> str:
-    """`closed 42ms 3s`, `OPEN 120ms 5s`, `unknown 180ms(p) 40s probe-FAIL`, `no data`."""
+    """`closed 42ms 3s`, `OPEN - 5s`, `unknown 180ms(p) 40s probe-FAIL`, `no data`. An open
+    circuit shows no latency: the estimate of an upstream that is not answering is history
+    (`--json` keeps it)."""
     if cell is None:
         return "no data"
     parts = [cell.state.upper() if cell.state == OPEN else cell.state.replace("_", "-")]
-    if cell.latency_ms is not None:
+    if cell.latency_ms is not None and cell.state != OPEN:
         suffix = "(p)" if cell.latency_source == "probe" else ""
         parts.append(f"{cell.latency_ms:.0f}ms{suffix}")
     else:

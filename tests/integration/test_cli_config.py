@@ -3,6 +3,7 @@ the key, the file or the environment variable at fault, each named once."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,19 @@ def test_an_unset_ops_token_variable_fails_check_naming_it(
     code, _, err = check(config, capsys)
     assert (code, err) == (
         2, "TEST_OPS_TOKEN (environment): ops.token_env names it, but it is not set\n")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    # `edge-router cost … | head -1`: the pipe is closed before the command writes
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge_router.cli.main", "cost", "--tokens", "10M", "--mix",
+             "gpt-4.1=100"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == ""

@@ -49,4 +49,6 @@ def plain(exc: BaseException) -> str:
     """Only the words of `classify`, for messages (timeouts are named by their callers)."""
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "the answer was cut short"
+    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+        return "connection reset by the upstream"
     return classify(exc, timeout_s=0)[1]
