@@ -38,6 +38,7 @@ def build_client(config: Config) -> UpstreamClient:
     return UpstreamClient(
         connect_timeout_s=config.routing.connect_timeout_s,
         idle_timeout_s=config.routing.first_byte_timeout_s,
+        max_response_bytes=config.limits.max_response_bytes,
     )
 
 

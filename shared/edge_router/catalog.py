@@ -1,10 +1,14 @@
 """`GET /v1/models`: the union of the upstreams' `models:` allow-lists and the model lists
-fetched from upstreams without one, cached 60 s per credential (SPEC §3)."""
+fetched from upstreams without one, cached 60 s per credential (SPEC §3).
+
+The cache holds at most `MAX_CREDENTIALS` credentials (in passthrough any Bearer string is a new
+one), oldest dropped first, so no client can grow it by more than a fixed size."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -21,6 +25,7 @@ from .upstream.errors import AttemptError
 
 CACHE_S = 60.0
 FETCH_TIMEOUT_S = 5.0
+MAX_CREDENTIALS = 128
 
 
 class ModelCatalog:
@@ -32,7 +37,7 @@ class ModelCatalog:
         self.client = client
         self.clock = clock
         self.upstream_auth = upstream_auth
-        self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._cache: OrderedDict[str, tuple[float, list[dict[str, Any]]]] = OrderedDict()
 
     async def list_models(self, principal: Principal, ctx: RequestContext) -> Response:
         key = hashlib.sha256((principal.forward_authorization or principal.name).encode()).hexdigest()
@@ -44,13 +49,19 @@ class ModelCatalog:
             ctx.waited_s += self.clock.monotonic() - started
             if failure is not None:
                 return failure
-            self._cache[key] = (now + CACHE_S, models)
+            self._remember(key, now + CACHE_S, models)
         else:
             models = cached[1]
         if principal.models:
             models = [m for m in models if m["id"] in principal.models]
         body = orjson.dumps({"object": "list", "data": models})
         return Response(body, media_type="application/json")
+
+    def _remember(self, key: str, expires: float, models: list[dict[str, Any]]) -> None:
+        self._cache[key] = (expires, models)
+        self._cache.move_to_end(key)
+        while len(self._cache) > MAX_CREDENTIALS:
+            self._cache.popitem(last=False)
 
     async def _collect(
         self, principal: Principal, ctx: RequestContext

@@ -13,6 +13,7 @@ class RequestContext:
     attempts: int = 0
     upstream: str | None = None
     waited_s: float = 0.0  # upstream waits, backoff and 429 sleeps: not router overhead
+    upload_s: float = 0.0  # reading the client's body: not router overhead either
     model: str = "other"
     status: int = 0
     error_class: str | None = None

@@ -23,6 +23,7 @@ import logging
 import re
 import threading
 from typing import Any
+from urllib.parse import unquote_plus
 
 MASK = "[REDACTED]"
 #: Registered secrets shorter than this are not masked (they would garble every line).
@@ -36,7 +37,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"(?i)(?<![A-Za-z0-9])(authorization|proxy-authorization|x-api-key|api[_-]?key|apikey"
             r"|secret[_-]?string|secret|password|passwd|access[_-]?token|refresh[_-]?token"
             r"|session[_-]?token|client[_-]?secret)(?![A-Za-z0-9_])"
-            r"(\\?[\"']?\s*[:=]\s*b?\\?[\"']?)(?!\s*(?:bearer|basic)\b)([^\s\"',;}\]\\]+)"
+            # `b'…'` (a bytes repr) only before a quote: else the B of "Bearer" was taken
+            r"(\\?[\"']?\s*[:=]\s*(?:b(?=\\?[\"']))?\\?[\"']?)"
+            # not a scheme (masked by the first pattern), nor a mask: masking twice must not
+            # leave `[REDACTED]]`
+            r"(?!\s*b?\\?[\"']?\s*(?:(?:bearer|basic)\b|\[REDACTED\]))"
+            r"([^\s\"',;}\]\\]+)"
         ),
         rf"\1\2{MASK}",
     ),
@@ -62,6 +68,18 @@ class Redactor:
             self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
+        masked = self._mask(text)
+        if "%" in masked or "+" in masked:
+            # a key form-encoded in a query string (`?key=sk%2Dproj%2D…`) is still a key:
+            # when the decoded text has something to mask, the decoded text is what we write
+            decoded = unquote_plus(masked)
+            if decoded != masked:
+                redone = self._mask(decoded)
+                if redone != decoded:
+                    return redone
+        return masked
+
+    def _mask(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)

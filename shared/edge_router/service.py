@@ -36,7 +36,7 @@ from .routing.outcome import Outcome, classify, is_json_type
 from .routing.ranking import next_choice, order
 from .routing.retry import RetryBudget, full_jitter, retry_after_s
 from .upstream.client import UpstreamClient, UpstreamResponse
-from .upstream.errors import AttemptError, DeadlineCut
+from .upstream.errors import AnswerTooLarge, AttemptError, DeadlineCut
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +170,8 @@ class RouterService:
                 return reply
         if tally.rejected and not tally.failed:
             ctx.error_class = "client_error"
-            raise errors.UpstreamRejected(
-                tally.rejected_status,
-                f"The upstream refused the request with HTTP {tally.rejected_status} and a "
-                f"non-JSON body; last error: {tally.last_error}.",
-            )
+            raise errors.UpstreamRejected(tally.rejected_status, f"The upstream refused the "
+                                          f"request; last error: {tally.last_error}.")
         if tally.limited and not tally.failed:
             now = self.clock.wall()
             # the soonest of the marks: an upstream never tried (or not limited) is no sooner
@@ -239,7 +236,7 @@ class RouterService:
             tally.failed += 1
             tally.last_error = f"{upstream_id}: {exc}"
             tally.last_class = exc.error_class
-            self._record(upstream_id, token, br.Result.HARD_FAILURE, str(exc))
+            self._record(upstream_id, token, _failure(exc), str(exc))
             return None
         ctx.waited_s += self.clock.monotonic() - started
         return await self._answer(call, ctx, upstream_id, token, response, tally)
@@ -263,14 +260,19 @@ class RouterService:
             return self._stream_reply(call, ctx, upstream_id, response)
         if call.stream:  # an error (or a JSON answer) to a streaming request: take it whole
             rest = [response.body]
+            size, limit = len(response.body), self.client.max_response_bytes
             try:
                 async for chunk in response.chunks(self.routing.first_byte_timeout_s):
+                    size += len(chunk)
+                    if size > limit:
+                        response.close()
+                        raise AnswerTooLarge(f"the answer is over the {limit}-byte limit")
                     rest.append(chunk)
             except AttemptError as exc:
                 tally.failed += 1
                 tally.last_class = exc.error_class
                 tally.last_error = f"{upstream_id}: {exc}"
-                self._record(upstream_id, token, br.Result.HARD_FAILURE, str(exc))
+                self._record(upstream_id, token, _failure(exc), str(exc))
                 return None
             response.body = b"".join(rest)
         parsed = _parse_json(response.body) if is_json_type(content_type) else None
@@ -364,6 +366,10 @@ class RouterService:
     def _all_open(serving: tuple[UpstreamState, ...], now: float) -> errors.RouterError:
         soonest = min((s.breaker.open_until for s in serving), default=now)
         return errors.NoUpstreamAvailable(retry_after_s=max(soonest - now, 1.0))
+
+
+def _failure(exc: AttemptError) -> br.Result:  # an answer too large is the client's doing
+    return br.Result.HARD_FAILURE if exc.breaker_hard else br.Result.NEUTRAL
 
 
 def _parse_json(body: bytes) -> object | None:

@@ -4,22 +4,14 @@ process over ASGI; the upstreams are a scripted aiohttp server on real sockets."
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-import httpx
 import orjson
 import pytest
 from aiohttp import web
 
-from edge_router.api.app import create_app
-from edge_router.api.deps import Deps
-from edge_router.build import build_deps
-from edge_router.config import build_config
 from edge_router.routing import breaker as br
-from tests.support.scripted import CHAT_OK, Scripted, json_answer, scripted
+from tests.support.scripted import CHAT_OK, Scripted, json_answer, router, scripted
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +19,6 @@ CHAT = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
 IDS = ("a", "b", "c")
 QUOTA = (b'{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota",'
          b'"param":null,"code":"insufficient_quota"}}')
-
-
-@asynccontextmanager
-async def router(up: Scripted, **sections: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Deps]]:
-    deps = build_deps(build_config(up.config(**sections)), rng=random.Random(0))
-    transport = httpx.ASGITransport(app=create_app(deps))
-    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
-        try:
-            yield client, deps
-        finally:
-            await deps.service.client.close()
 
 
 @pytest.fixture

@@ -11,7 +11,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from aiohttp import web
+
+from edge_router.api.app import create_app
+from edge_router.api.deps import Deps
+from edge_router.build import build_deps
+from edge_router.config import build_config
 
 Handler = Callable[[str, web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,3 +82,17 @@ def json_answer(status: int, body: bytes, **headers: str) -> web.Response:
 CHAT_OK = (b'{"id":"c","object":"chat.completion","model":"gpt-4.1","choices":[{"index":0,'
            b'"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],'
            b'"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}')
+
+
+@asynccontextmanager
+async def router(up: Scripted, **sections: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Deps]]:
+    """The real app in process (over ASGI) in front of `up`."""
+    import random
+
+    deps = build_deps(build_config(up.config(**sections)), rng=random.Random(0))
+    transport = httpx.ASGITransport(app=create_app(deps))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
+        try:
+            yield client, deps
+        finally:
+            await deps.service.client.close()

@@ -124,3 +124,30 @@ def test_powertools_json_lines_are_masked_and_its_formatter_kept(
     out = stream.getvalue()
     assert out and ROUTER_KEY not in out and UPSTREAM_KEY not in out
     assert isinstance(logger.registered_formatter, LambdaPowertoolsFormatter)
+
+
+# -- issue 11, finding 11 ----------------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "api_key=[REDACTED]", "authorization: Bearer abc123", "Authorization: Bearer sk-abcdefgh",
+    "{'authorization': b'Bearer xyz123'}", "password=b'hunter22'", 'x-api-key: "abc123"',
+    '{"api_key": "secret123", "token": "t0k3n"}', "GET /v1/models?api_key=k3y HTTP/1.1",
+])
+def test_masking_is_idempotent_and_leaves_no_artefacts(text: str) -> None:
+    once = Redactor()(text)
+    assert Redactor()(once) == once
+    assert "]]" not in once and "B[REDACTED]" not in once
+
+
+@pytest.mark.parametrize("text", [
+    "GET /v1/models?key=sk%2Dproj%2Dabcdefghijkl HTTP/1.1",
+    "GET /v1/models?auth=Bearer%20abcdefghijkl HTTP/1.1",
+    "GET /v1/models?api%5Fkey=abcdefghijkl HTTP/1.1",
+    "GET /v1/models?x=Bearer+abcdefghijkl HTTP/1.1",
+])
+def test_a_percent_encoded_key_in_a_query_string_is_masked(text: str) -> None:
+    assert "abcdefghijkl" not in Redactor()(text)
+
+
+def test_text_with_percent_signs_and_nothing_to_mask_is_left_alone() -> None:
+    text = "GET /v1/models?q=100%25%20sure HTTP/1.1"
+    assert Redactor()(text) == text

@@ -50,6 +50,8 @@ def create_app(deps: Deps) -> FastAPI:
         description="OpenAI-compatible LLM API router with failover and circuit breaking.",
         docs_url=None,
         redoc_url=None,
+        # never a redirect built from the client's Host (SPEC §3): a trailing slash is a 404
+        redirect_slashes=False,
         exception_handlers={
             RouterError: _router_error,
             StarletteHTTPException: _http_error,

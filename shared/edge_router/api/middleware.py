@@ -146,7 +146,7 @@ class EdgeMiddleware:
         await response(scope, receive, send)
 
     def _edge_headers(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
-        overhead_ms = (self.clock.monotonic() - ctx.started - ctx.waited_s) * 1000.0
+        overhead_ms = (self.clock.monotonic() - ctx.started - ctx.waited_s - ctx.upload_s) * 1000.0
         headers = [
             (b"x-edge-region", self.region),
             (b"x-request-id", ctx.request_id.encode()),
@@ -169,7 +169,7 @@ class EdgeMiddleware:
             upstream=ctx.upstream,
             latency_ms=latency_ms,
             upstream_ms=ctx.waited_s * 1000.0,
-            overhead_ms=max(latency_ms - ctx.waited_s * 1000.0, 0.0),
+            overhead_ms=max(latency_ms - (ctx.waited_s + ctx.upload_s) * 1000.0, 0.0),
             ttfb_ms=ctx.ttfb_ms,
             attempts=ctx.attempts,
             error_class=ctx.error_class or error_class_for(ctx.status),

@@ -55,8 +55,10 @@ async def handle(
     check_headers(headers)
     check_content_length(_header(headers, b"content-length"), limit)
     principal = await deps.auth.authenticate(_header(headers, b"authorization"))
+    before = deps.clock.monotonic()
     body = await read_body(limit)
-    parsed = parse_body(body, path)
+    ctx.upload_s = deps.clock.monotonic() - before  # the client's upload is not our overhead
+    parsed = parse_body(body, path, max_model_chars=deps.config.limits.max_model_chars)
     check_limits(parsed, path, deps.config.limits)
     model: str = parsed["model"]
     ctx.model = deps.prices.metric_model(model)

@@ -20,7 +20,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from .describe import plain
-from .errors import ConnectFailed, ConnectionReset, DeadlineCut, FirstByteTimeout
+from .errors import AnswerTooLarge, ConnectFailed, ConnectionReset, DeadlineCut, FirstByteTimeout
 
 
 @dataclass(slots=True)
@@ -63,6 +63,7 @@ class UpstreamClient:
         *,
         connect_timeout_s: float,
         idle_timeout_s: float,
+        max_response_bytes: int = 64 * 1024 * 1024,
         limit: int = 1024,
         ssl: bool = True,
     ) -> None:
@@ -70,6 +71,7 @@ class UpstreamClient:
         self._idle_timeout_s = idle_timeout_s
         self._limit = limit
         self._ssl = ssl
+        self.max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -118,7 +120,7 @@ class UpstreamClient:
                     if stream:
                         first = await response.content.readany()
                     else:
-                        first = await response.read()
+                        first = await self._read_whole(response)
                 except aiohttp.ServerTimeoutError as exc:
                     # connect timeouts are a subclass of the read timeout: order matters
                     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -145,6 +147,22 @@ class UpstreamClient:
             return UpstreamResponse(response.status, response.headers, ttfb, first, response)
         response.release()
         return UpstreamResponse(response.status, response.headers, ttfb, first)
+
+    async def _read_whole(self, response: aiohttp.ClientResponse) -> bytes:
+        """The whole body, counted after decompression and refused past the limit (a 300 KB
+        gzip body can inflate to 300 MB); aiohttp inflates in bounded pieces."""
+        limit = self.max_response_bytes
+        length = response.content_length
+        if length is not None and length <= limit and "content-encoding" not in response.headers:
+            return await response.read()  # the common case: the length is known and bounded
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise AnswerTooLarge(f"the answer is over the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

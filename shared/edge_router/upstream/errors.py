@@ -4,7 +4,8 @@
     ├── ConnectFailed     could not connect (refused, DNS, TLS, connect timeout)   hard
     ├── ConnectionReset   the connection broke before or during the answer          hard
     ├── FirstByteTimeout  no first byte (or no next chunk) within the idle limit    hard
-    └── DeadlineCut       the request's own deadline cut the attempt short          neutral
+    ├── DeadlineCut       the request's own deadline cut the attempt short          neutral
+    └── AnswerTooLarge    the answer is over `limits.max_response_bytes`            neutral
 """
 
 from __future__ import annotations
@@ -37,3 +38,12 @@ class DeadlineCut(AttemptError):
     def __init__(self, message: str, *, after_headers: bool = False) -> None:
         super().__init__(message)
         self.after_headers = after_headers
+
+
+class AnswerTooLarge(AttemptError):
+    """Over `limits.max_response_bytes` after decompression: a failed attempt, never buffered
+    past the limit. Neutral for the breaker: a client can ask for a huge answer (embeddings of
+    many inputs), and a client must never be able to open a circuit."""
+
+    error_class = "upstream_5xx"
+    breaker_hard = False
