@@ -17,6 +17,7 @@ import os
 import sys
 
 from ..config import ConfigError, env, load_config
+from ..health.records import Observation
 from .listen import ListenError, listen
 from .status import known_regions
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     )
     upstream_ids = [u.id for u in config.upstreams]
 
-    async def read() -> list:  # type: ignore[type-arg]
+    async def read() -> list[Observation]:
         return await store.read(upstream_ids, regions)
 
     source = f"table {table} ({table_region})"
