@@ -241,8 +241,8 @@ def test_url_without_a_key_says_how_to_give_one(
     assert main(["status", "--url", keyed_router]) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"edge-router status: {keyed_router}/status answered 401: this router is in keys "
-        "mode; pass --key or set $EDGE_ROUTER_KEY\n"
+        f"edge-router status: {keyed_router}/status answered 401: it wants a router key (keys "
+        "mode) or its operator token (ops.token_env); pass --key or set $EDGE_ROUTER_KEY\n"
     )
 
 

@@ -8,7 +8,8 @@ region (the config's `home` regions, plus `--region`), read from the table's rep
 `health.table_region`, else `--region`, else `$AWS_REGION`. `--url` reads a running router's
 `/status` instead (its live breakers plus the observers it last read), which is how to look at a
 local `edge-router serve`: the memory store lives inside that process. In keys mode `/status`
-needs a router key: `--key`, else `$EDGE_ROUTER_KEY`.
+needs a router key, and with `ops.token_env` set the operator token: `--key`, else
+`$EDGE_ROUTER_KEY`.
 
 Exit code 0 when no upstream is open or failing its probes anywhere, 1 when one is, 2 when the
 config, the store or the router cannot be read. The matrix is `edge_router.status_matrix`, its
@@ -64,7 +65,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="where health lives (default dynamodb; memory lives inside `serve`: use --url)",
     )
     parser.add_argument("--url", help="read a running router's /status, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--key", help=f"router key for /status in keys mode (default ${KEY_ENV})")
+    parser.add_argument("--key", help="router key (keys mode) or operator token (ops.token_env) "
+                        f"for /status (default ${KEY_ENV})")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 
@@ -132,7 +134,8 @@ def fetch_status(url: str, key: str | None) -> dict[str, Any]:
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
             raise StatusError(
-                f"{url} answered 401: this router is in keys mode; pass --key or set ${KEY_ENV}"
+                f"{url} answered 401: it wants a router key (keys mode) or its operator token "
+                f"(ops.token_env); pass --key or set ${KEY_ENV}"
             ) from exc
         raise StatusError(f"{url} answered HTTP {exc.code}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
