@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge_router.health.records import Counters, Probe, Transition
+from edge_router.health.records import Counters, Observation, Probe, Transition
 from tests.e2e.procs import EDGE_ROUTER, free_ports, stop
 from tests.support import chromium, moto_dynamodb
 from tests.support.moto_dynamodb import MotoTable
@@ -105,3 +105,27 @@ def test_a_busy_port_is_one_clear_line(moto_table: MotoTable, dashboard: str) ->
         f"edge-router dashboard: cannot listen on 127.0.0.1:{port}: the port is already in use "
         "(another server is listening on it)\n"
     )
+
+
+async def test_a_table_that_cannot_be_read_is_a_502_saying_why() -> None:
+    from edge_router.api.table_dashboard import create_table_dashboard_app
+    from edge_router.config import build_config
+    from edge_router.health.store import HealthStoreError
+
+    reads = 0
+
+    async def read() -> list[Observation]:
+        nonlocal reads
+        reads += 1
+        raise HealthStoreError("ResourceNotFoundException: no such table")
+
+    app = create_table_dashboard_app(build_config({}), regions=["us-east-1"], read=read,
+                                     source="table nope (us-east-1)")  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://dash") as client:  # fmt: skip
+        first = await client.get("/status")
+        second = await client.get("/status")
+    assert first.status_code == 502
+    assert first.json()["error"]["message"] == (
+        "cannot read table nope (us-east-1): ResourceNotFoundException: no such table")
+    assert second.status_code == 502 and reads == 2  # a failure is not cached
