@@ -3,8 +3,10 @@
 Its own thread and event loop, so that both async tests (on pytest's loop) and the CLI (which
 calls `asyncio.run`) can talk to it. Each behaviour lives under a path prefix, used as the
 upstream's `base_url`: `{url}/healthy/v1`, `{url}/broken/v1` (503), `{url}/denied/v1` (401),
-`{url}/slow/v1` (answers after `slow_s`), `{url}/busy/<n>/v1` (200 after 50 ms, counting
-requests in flight). `closed_url` is a port nobody listens on.
+`{url}/slow/v1` (answers after `slow_s`, 30 s: far past any probe timeout of the tests),
+`{url}/busy/<n>/v1` (200 after 50 ms, counting requests in flight; until `busy_gate` have
+been in flight together, each first waits for that, 1 s at most, so that a busy machine still
+shows the overlap a concurrency allows). `closed_url` is a port nobody listens on.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ class FakeUpstreams:
         self.in_flight: dict[str, int] = {}
         self.max_in_flight_total = 0
         self.max_in_flight_per_upstream = 0
-        self.slow_s = 2.0
+        self.busy_gate = 1
+        self.slow_s = 30.0
         self.url = ""
         self.closed_url = ""
         self._loop = asyncio.new_event_loop()
@@ -34,6 +37,7 @@ class FakeUpstreams:
         self.authorizations.clear()
         self.in_flight.clear()
         self.max_in_flight_total = self.max_in_flight_per_upstream = 0
+        self.busy_gate = 1
 
     async def _healthy(self, request: web.Request) -> web.Response:
         self.authorizations.append(request.headers.get("Authorization"))
@@ -57,6 +61,10 @@ class FakeUpstreams:
         self.max_in_flight_per_upstream = max(self.max_in_flight_per_upstream, self.in_flight[name])
         self.max_in_flight_total = max(self.max_in_flight_total, sum(self.in_flight.values()))
         try:
+            for _ in range(100):
+                if self.max_in_flight_total >= self.busy_gate:
+                    break
+                await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
         finally:
             self.in_flight[name] -= 1
