@@ -55,8 +55,9 @@ def metrics(router: RouterProcess) -> dict[str, int]:
 def test_30_percent_503_on_every_upstream_costs_at_most_1_25_attempts_per_request(
     router_factory: Callable[..., RouterProcess], sim: SimProcess
 ) -> None:
-    # GIVEN every upstream failing 30 % of attempts, and a budget floor below this burst's 20 %
-    router = router_factory(routing={"retry_budget_min_per_s": 1})
+    # GIVEN every upstream failing 30 % of attempts, and no budget floor (a floor per second
+    # would grow with the burst's duration, which a busy machine stretches): 20 % of requests
+    router = router_factory(routing={"retry_budget_min_per_s": 0})
     for upstream_id in sim.ids:
         sim.set_fault(upstream_id, "status:503,rate=0.3")
     # WHEN 400 requests arrive
@@ -74,8 +75,9 @@ def test_30_percent_503_on_every_upstream_costs_at_most_1_25_attempts_per_reques
 def test_a_brown_out_spends_the_retry_budget_and_says_so(
     router_factory: Callable[..., RouterProcess], sim: SimProcess
 ) -> None:
-    # GIVEN every upstream answering 503, circuits that stay closed (a long run is needed)
-    router = router_factory(routing={"retry_budget_min_per_s": 1},
+    # GIVEN every upstream answering 503, circuits that stay closed (a long run is needed), and
+    # no budget floor (it would grow with the burst's duration)
+    router = router_factory(routing={"retry_budget_min_per_s": 0},
                             breaker={"consecutive_errors": 1000})
     for upstream_id in sim.ids:
         sim.set_fault(upstream_id, "status:503")
@@ -125,8 +127,9 @@ def test_serve_with_a_silent_health_table_fails_no_request_and_waits_200_ms_at_m
         started = time.monotonic()
         while time.monotonic() - started < 1.3:
             results += burst(router, 20, concurrency=1)
-    # THEN none failed; the syncing ones waited for the bound (200 ms), no longer
+    # THEN none failed; the syncing ones waited for the bound (200 ms), far less than the store's
+    # own 1 s timeout an unbounded sync would wait (the slack is for a busy machine)
     seconds = [s for _, _, s in results]
     assert {status for status, _, _ in results} == {200}
-    assert max(seconds) < 0.2 + 0.1
+    assert max(seconds) < 0.2 + 0.45
     assert sum(1 for s in seconds if s > 0.18) >= 2

@@ -97,12 +97,12 @@ def test_stream_event_is_buffered_into_one_sse_response_ending_in_done(
 def test_a_stream_still_running_at_the_deadline_ends_with_the_routers_error_event(
     make_handler: Factory, sim: SimThread,
 ) -> None:
-    handler = make_handler(routing={"deadline_s": 0.6})
-    sim.set_fault(HOME, "trickle:0.02")
+    handler = make_handler(routing={"deadline_s": 1.0})
+    sim.set_fault(HOME, "trickle:0.02")  # the whole stream takes far longer than the deadline
     started = time.perf_counter()
     answer = invoke(handler, "chat_stream")
     elapsed = time.perf_counter() - started
-    assert answer.status == 200 and 0.5 < elapsed < 2.0
+    assert answer.status == 200 and 0.9 < elapsed < 5.0
     body = answer.body.decode()
     assert "[DONE]" not in body
     assert body.endswith(
