@@ -239,6 +239,10 @@ def test_400_concurrent_requests_with_a_failing_home_see_no_error(
     statuses = asyncio.run(run())
     assert statuses == [200] * 400
     counts = sim.counts()
-    # the breaker opened on the home upstream after its run of errors; the rest went elsewhere
-    assert counts["ap-northeast"] < 400
     assert counts["ap-southeast"] + counts["us-west"] == 400
+    # the home upstream's run of errors opened its circuit (how many of the 400 reached it first
+    # depends on how fast this machine answers them): the next request goes elsewhere at once
+    _, status = http("GET", router.url + "/status")
+    assert {u["id"]: u["state"] for u in status["upstreams"]}["ap-northeast"] == "open"
+    assert chat_raw(sdk(router, max_retries=0)).headers["x-edge-attempts"] == "1"
+    assert sim.counts()["ap-northeast"] == counts["ap-northeast"]
