@@ -52,4 +52,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"edge-router serving on http://{args.host}:{args.port} — {summary(setup.config)}"
           f" — from {describe(setup)}", flush=True)
     return run_server(app, host=args.host, port=args.port, log_level=args.log_level,
+                      limits=setup.config.limits,
                       access_log=args.access_log, sock=sock)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..config import Config
+from ..config.model import Limits
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -75,16 +76,19 @@ def run_server(
     log_level: str = "warning",
     access_log: bool = False,
     sock: socket.socket | None = None,
+    limits: Limits | None = None,
 ) -> int:
     """Serve `app` until SIGINT/SIGTERM; 0 after a clean stop, 1 if the server never started
     (e.g. the port is taken). `sock`: an already listening socket (`cli.listen.listen`, so a
     busy port is reported before anything says "serving on"); else uvicorn binds host:port.
-    `access_log` logs every request whatever `log_level` is."""
+    `access_log` logs every request whatever `log_level` is. `limits`: the config's, for the
+    HTTP server's hostile-input limits (`runtime.http_limits`; the defaults when None)."""
     import logging
 
     import uvicorn
 
     from ..redaction import install_log_redaction
+    from .http_limits import server_options
 
     # Long-lived objects built at start-up never need collecting: keep them out of the
     # collector's young generations so its pauses stay short under load (p99).
@@ -97,8 +101,8 @@ def run_server(
         log_level=log_level,
         access_log=access_log,
         loop="uvloop",
-        http="httptools",
         lifespan="off",
+        **server_options(limits or Limits()),  # httptools, with SPEC §3's limits
     )
     if access_log:  # uvicorn's access lines are INFO: below a "warning" log level otherwise
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
