@@ -172,6 +172,24 @@ def _check_references(config: Config) -> None:
     for router_region, upstream_id in config.home.items():
         if upstream_id not in seen:
             raise ConfigError(f"home.{router_region}: unknown upstream id '{upstream_id}'")
+    for i, upstream in enumerate(config.upstreams):
+        for public, name in upstream.model_map.items():
+            if not public.strip() or not name.strip():
+                raise ConfigError(f"upstreams[{i}].model_map: model names must be non-empty")
+    for model, chain in config.model_fallbacks.items():
+        for j, fallback in enumerate(chain):
+            if not fallback.strip():
+                raise ConfigError(f"model_fallbacks.{model}[{j}]: must be a model name")
+            if fallback == model or fallback in chain[:j]:
+                raise ConfigError(
+                    f"model_fallbacks.{model}[{j}]: '{fallback}' is already in the chain "
+                    "(a model appears at most once)"
+                )
+            if not any(u.serves(fallback) for u in config.upstreams):
+                raise ConfigError(
+                    f"model_fallbacks.{model}[{j}]: no upstream serves '{fallback}' "
+                    "(every upstream's `models:` list leaves it out)"
+                )
     if config.routing.backoff_cap_s < config.routing.backoff_base_s:
         raise ConfigError("routing.backoff_cap_s: must be >= routing.backoff_base_s")
     if config.auth.mode == "keys":

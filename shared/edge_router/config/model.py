@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 UPSTREAM_ID = re.compile(r"^[a-z0-9-]+$")
+_ORIGIN = re.compile(r"^https?://[^\s/?#]+$")
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 NonNegativeSeconds = Annotated[float, Field(ge=0)]
@@ -28,6 +29,8 @@ class Upstream(_Frozen):
     weight: Annotated[int, Field(ge=0)] = 1
     fallbacks: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    #: public model name -> this upstream's name for it (SPEC §12); `models` uses public names
+    model_map: dict[str, str] = Field(default_factory=dict)
     api_key_env: str | None = None
     api_key_secret: str | None = None
 
@@ -61,6 +64,7 @@ class Routing(_Frozen):
     retry_after_cap_s: NonNegativeSeconds = 300.0  # the longest rate-limit mark an answer sets
     retry_budget: Annotated[float, Field(ge=0, le=10)] = 0.2
     retry_budget_min_per_s: Annotated[float, Field(ge=0)] = 10
+    max_model_fallbacks: Annotated[int, Field(ge=0, le=10)] = 2
 
 
 class Breaker(_Frozen):
@@ -118,6 +122,22 @@ class Ops(_Frozen):
     endpoints: Literal["public", "private"] = "public"
 
 
+def _origin(value: str) -> str:
+    if value != "*" and not _ORIGIN.match(value):
+        raise ValueError(
+            f"{value!r} is not an origin such as https://app.example.com "
+            "(scheme and host, optional port, no path) or '*'"
+        )
+    return value
+
+
+class Cors(_Frozen):
+    """Browser apps calling the router directly (SPEC §12): the origins allowed, e.g.
+    `https://app.example.com`; `"*"` allows any. Empty = no CORS headers at all."""
+
+    allow_origins: tuple[Annotated[str, AfterValidator(_origin)], ...] = ()
+
+
 class Price(_Frozen):
     input: Annotated[float, Field(ge=0)]
     output: Annotated[float, Field(ge=0)]
@@ -132,6 +152,9 @@ class Config(_Frozen):
     auth: Auth = Auth()
     limits: Limits = Limits()
     ops: Ops = Ops()
+    cors: Cors = Cors()
+    #: model -> the models to try, in order, when it fails everywhere (SPEC §12)
+    model_fallbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     pricing: dict[str, Price] = Field(default_factory=dict)
     region: str = "local"
 
