@@ -40,6 +40,26 @@ class ModelCatalog:
         self._cache: OrderedDict[str, tuple[float, list[dict[str, Any]]]] = OrderedDict()
 
     async def list_models(self, principal: Principal, ctx: RequestContext) -> Response:
+        models = await self._models(principal, ctx)
+        if isinstance(models, Response):
+            return models
+        return Response(orjson.dumps({"object": "list", "data": models}),
+                        media_type="application/json")
+
+    async def get_model(self, principal: Principal, ctx: RequestContext, model: str) -> Response:
+        """`GET /v1/models/{model}`: the model object from the catalog, else 404 (SPEC §12)."""
+        models = await self._models(principal, ctx)
+        if isinstance(models, Response):
+            return models
+        for item in models:
+            if item["id"] == model:
+                return Response(orjson.dumps(item), media_type="application/json")
+        raise errors.ModelNotFound(f"The model '{model}' does not exist.", param="model")
+
+    async def _models(
+        self, principal: Principal, ctx: RequestContext
+    ) -> list[dict[str, Any]] | Response:
+        """The catalog this principal may see (cached per credential), or an upstream's 4xx."""
         key = hashlib.sha256((principal.forward_authorization or principal.name).encode()).hexdigest()
         now = self.clock.wall()
         cached = self._cache.get(key)
@@ -54,8 +74,7 @@ class ModelCatalog:
             models = cached[1]
         if principal.models:
             models = [m for m in models if m["id"] in principal.models]
-        body = orjson.dumps({"object": "list", "data": models})
-        return Response(body, media_type="application/json")
+        return models
 
     def _remember(self, key: str, expires: float, models: list[dict[str, Any]]) -> None:
         self._cache[key] = (expires, models)

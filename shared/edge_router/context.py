@@ -14,7 +14,8 @@ class RequestContext:
     upstream: str | None = None
     waited_s: float = 0.0  # upstream waits, backoff and 429 sleeps: not router overhead
     upload_s: float = 0.0  # reading the client's body: not router overhead either
-    model: str = "other"
+    model: str = "other"  # the metric `Model` dimension (of the model that answered)
+    answered_model: str | None = None  # `x-edge-model`: the chain's model that answered
     status: int = 0
     error_class: str | None = None
     ttfb_ms: float | None = None
@@ -22,3 +23,4 @@ class RequestContext:
     completion_tokens: int = 0
     cost_usd: Decimal | None = None
     cost_header: bool = False
+    budget_exhausted: bool = False  # the retry budget refused a retry (one metric per request)

@@ -95,6 +95,8 @@ class UpstreamRegistry:
         self._serving: dict[str, tuple[UpstreamState, ...]] = {}
         # (upstream id, scope_key(credential)) -> rate-limited until (epoch s), oldest first
         self._scoped: OrderedDict[tuple[str, bytes], float] = OrderedDict()
+        #: every upstream, for calls without a model (a stored response may live on any)
+        self.every: tuple[UpstreamState, ...] = tuple(self.states.values())
 
     # -- snapshot for ranking ------------------------------------------------------------------
     def serving(self, model: str) -> tuple[UpstreamState, ...]:

@@ -6,7 +6,6 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-import orjson
 from multidict import CIMultiDictProxy
 
 from .upstream.errors import AttemptError
@@ -27,11 +26,6 @@ def response_headers(upstream: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
     return out
 
 
-def error_event(message: str, code: str) -> bytes:
-    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
-    return b"data: " + orjson.dumps(body) + b"\n\n"
-
-
 @dataclass(slots=True)
 class Reply:
     """An upstream answer ready for the client: a whole body, or a stream."""
@@ -43,21 +37,10 @@ class Reply:
     stream: AsyncIterator[bytes] | None = None
 
 
+#: How much of a stream's start and end is kept for its usage (Anthropic's input tokens come
+#: first, in `message_start`; everyone's output tokens come last).
+HEAD_BYTES = 8192
 TAIL_BYTES = 8192
-
-
-def usage_from_sse(tail: bytes) -> dict[str, object] | None:
-    """The `usage` of the last SSE event that carries one (OpenAI sends it last when asked)."""
-    for line in reversed(tail.split(b"\n")):
-        if line.startswith(b"data: {") and b'"usage"' in line:
-            try:
-                event = orjson.loads(line[6:])
-            except orjson.JSONDecodeError:
-                continue
-            usage = event.get("usage") if isinstance(event, dict) else None
-            if isinstance(usage, dict):
-                return usage
-    return None
 
 
 #: `data: [DONE]` (or `data:[DONE]`) at the start of a line ends an OpenAI stream (SPEC §5).
@@ -86,14 +69,18 @@ async def relay_stream(
     first: bytes,
     rest: AsyncIterator[bytes],
     *,
-    on_end: Callable[[str | None, bytes], Awaitable[None] | None],
+    on_end: Callable[[str | None, bytes, bytes], Awaitable[None] | None],
+    error_event: Callable[[str, str], bytes],
 ) -> AsyncIterator[bytes]:
     """Yield the first chunk, then the rest, up to and including `data: [DONE]`: nothing after
     it is relayed or read for usage, and the upstream is not read further (a close right
-    after it is a normal end). A failure before it ends the stream with one
-    `stream_interrupted` error event and no `[DONE]` (it is never replayed). `on_end` gets the
-    failure (or None) and the stream's last bytes, for its usage."""
+    after it is a normal end). A failure before it ends the stream with one error event in the
+    client's API (`error_event(message, code)`, code `stream_interrupted`) and no end-of-stream
+    marker (it is never replayed). `on_end` gets the failure (or None) and the stream's first
+    and last bytes, for its usage. (Responses and Messages streams have no `[DONE]`: they end
+    when the upstream closes, after `response.completed` / `message_stop`.)"""
     failure: str | None = None
+    head = first[:HEAD_BYTES]
     tail = b""
     carry = b""
     try:
@@ -109,6 +96,8 @@ async def relay_stream(
                 if aclose is not None:  # stop reading the upstream now, not at GC time
                     await aclose()
                 return
+            if len(head) < HEAD_BYTES and chunk is not first:
+                head = (head + chunk)[:HEAD_BYTES]
             tail = (tail + chunk)[-TAIL_BYTES:]
             carry = tail[-_DONE_CARRY:]
             yield chunk
@@ -122,6 +111,6 @@ async def relay_stream(
         failure = "deadline"
         yield error_event("The request deadline passed during the stream.", "deadline_exceeded")
     finally:
-        result = on_end(failure, tail)
+        result = on_end(failure, head, tail)
         if result is not None:
             await result

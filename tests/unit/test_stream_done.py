@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from edge_router.api.dialects import OPENAI
 from edge_router.reply import done_end, relay_stream
 
 
@@ -39,11 +40,12 @@ async def _relay(*chunks: bytes) -> tuple[bytes, bytes, list[str | None]]:
             await asyncio.sleep(0)
             yield chunk
 
-    def on_end(failure: str | None, tail: bytes) -> None:
+    def on_end(failure: str | None, head: bytes, tail: bytes) -> None:
         ended.append(failure)
         tails.append(tail)
 
-    out = b"".join([c async for c in relay_stream(chunks[0], rest(), on_end=on_end)])
+    out = b"".join([c async for c in relay_stream(chunks[0], rest(), on_end=on_end,
+                                                  error_event=OPENAI.stream_error)])
     return out, tails[0], ended
 
 

@@ -7,20 +7,31 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from .. import __version__, errors
 from ..errors import RouterError
-from . import dashboard_routes, metrics_routes, openai_routes, ops_routes
+from . import anthropic_routes, dashboard_routes, metrics_routes, openai_routes, ops_routes
 from .deps import Deps
+from .dialects import wire_for_path
 from .middleware import EdgeMiddleware, error_response
 
 log = logging.getLogger(__name__)
 
+#: What a browser app may read from an answer (CORS hides other headers from scripts).
+EXPOSED_HEADERS = (
+    "x-edge-region", "x-edge-upstream", "x-edge-attempts", "x-edge-overhead-ms",
+    "x-edge-cost-usd", "x-edge-model", "x-request-id", "x-upstream-request-id",
+    "retry-after", "x-should-retry",
+    "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
+)
+
 
 async def _router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
-    return error_response(exc)
+    return error_response(exc, wire_for_path(request.url.path))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -36,11 +47,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         error = errors.InvalidField(str(exc.detail))
-    return error_response(error)
+    return error_response(error, wire_for_path(request.url.path))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    return error_response(errors.InvalidField("The request is not valid."))
+    return error_response(errors.InvalidField("The request is not valid."),
+                          wire_for_path(request.url.path))
 
 
 def create_app(deps: Deps) -> FastAPI:
@@ -59,9 +71,19 @@ def create_app(deps: Deps) -> FastAPI:
         },
     )
     app.include_router(openai_routes.build_router(deps))
+    app.include_router(anthropic_routes.build_router(deps))
     app.include_router(ops_routes.build_router(deps))
     app.include_router(dashboard_routes.build_router(guard=deps.ops))
     app.include_router(metrics_routes.build_router(deps))
     app.add_middleware(EdgeMiddleware, deps=deps)
+    if deps.config.cors.allow_origins:  # outermost: it must see the fast path's answers too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(deps.config.cors.allow_origins),
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
+            allow_headers=["*"],  # SDKs send their own (x-stainless-*, anthropic-*, openai-*)
+            expose_headers=list(EXPOSED_HEADERS),
+            max_age=600,
+        )
     app.state.deps = deps
     return app

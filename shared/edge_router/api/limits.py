@@ -6,7 +6,7 @@
   which the router would count against the upstream: without this check one client could open
   every circuit with a long User-Agent.
 - Fields (`check_limits`, SPEC §3's "fields" step): `n`, `max_tokens`/`max_completion_tokens`
-  must be integers (not booleans or decimals, as OpenAI's API requires), and at most
+  (and the Responses API's `max_output_tokens`) must be integers (not booleans or decimals, as OpenAI's API requires), and at most
   `limits.max_n` / `limits.max_tokens` when set; chat `messages` at most `limits.max_messages`.
   Answered 400 `invalid_field` with `param`.
 """
@@ -22,7 +22,7 @@ from .requests import FORWARDED_HEADERS
 
 MAX_HEADERS_BYTES = 64 * 1024
 MAX_FORWARDED_HEADER_BYTES = 8000
-_UPSTREAM_BOUND = FORWARDED_HEADERS | {b"authorization", b"x-request-id"}
+_UPSTREAM_BOUND = FORWARDED_HEADERS | {b"authorization", b"x-api-key", b"x-request-id"}
 
 
 class HeadersTooLarge(errors.RouterError):
@@ -51,8 +51,9 @@ _COUNTS = {
     "n": ("max_n", 1),
     "max_tokens": ("max_tokens", 0),  # 0 is valid on /completions with echo
     "max_completion_tokens": ("max_tokens", 1),
+    "max_output_tokens": ("max_tokens", 1),  # Responses API
 }
-_CAPPED_PATHS = ("/chat/completions", "/completions")
+_CAPPED_PATHS = ("/chat/completions", "/completions", "/responses", "/messages")
 
 
 def _is_int(value: Any) -> bool:

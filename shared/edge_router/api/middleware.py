@@ -18,12 +18,14 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..context import RequestContext
-from ..errors import RequestTooLarge, RouterError, to_openai_body
+from ..errors import RequestTooLarge, RouterError
 from ..observability import RequestRecord, error_class_for
 from ..pricing import format_usd
 from ..redaction import default_redactor
+from ..wire import Wire
 from . import proxy
 from .deps import Deps
+from .dialects import OPENAI, Endpoint, match, wire_for_path
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,10 @@ def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
 
 
-def error_response(error: RouterError) -> Response:
-    """A router error as an HTTP response in OpenAI's shape (credentials masked, §7: a message
-    may quote the client's path or model)."""
-    body = to_openai_body(error)
+def error_response(error: RouterError, wire: Wire = OPENAI) -> Response:
+    """A router error as an HTTP response in the shape of the client's API (credentials
+    masked, §7: a message may quote the client's path or model)."""
+    body = wire.error_body(error)
     body["error"]["message"] = default_redactor(body["error"]["message"])
     return Response(
         orjson.dumps(body),
@@ -88,8 +90,6 @@ class EdgeMiddleware:
         self.clock = deps.clock
         self.metrics = deps.metrics
         self.on_done = on_done
-        # The proxy POSTs skip the framework's per-request layers (see api/proxy.py).
-        self.fast_paths = {f"/v1{path}": path for path in proxy.PROXY_PATHS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,11 +112,12 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            path = self.fast_paths.get(scope["path"]) if scope["method"] == "POST" else None
-            if path is None:
+            # The proxied operations skip the framework's per-request layers (api/proxy.py).
+            endpoint = match(scope["method"], scope["path"])
+            if endpoint is None:
                 await self.app(scope, receive, send_with_headers)
             else:
-                await self._proxy(path, ctx, scope, receive, send_with_headers)
+                await self._proxy(endpoint, ctx, scope, receive, send_with_headers)
         except Exception:  # the one outermost catch-all: log it, answer a generic 500
             log.exception("internal error (request id %s)", ctx.request_id)
             ctx.error_class = "internal"
@@ -128,19 +129,21 @@ class EdgeMiddleware:
                     "headers": [(b"content-type", b"application/json")],
                 })
                 await send_with_headers({
-                    "type": "http.response.body", "body": orjson.dumps(to_openai_body(error)),
+                    "type": "http.response.body",
+                    "body": orjson.dumps(wire_for_path(scope["path"]).error_body(error)),
                 })
 
     async def _proxy(
-        self, path: str, ctx: RequestContext, scope: Scope, receive: Receive, send: Send
+        self, endpoint: Endpoint, ctx: RequestContext, scope: Scope, receive: Receive,
+        send: Send,
     ) -> None:
         response: Response
         try:
-            reply = await proxy.handle(self.deps, ctx, path, scope["headers"],
-                                       _body_reader(receive))
+            reply = await proxy.handle(self.deps, ctx, endpoint, scope["headers"],
+                                       _body_reader(receive), scope.get("query_string", b""))
             response = proxy.to_response(reply)
         except RouterError as exc:
-            response = error_response(exc)
+            response = error_response(exc, endpoint.wire)
         except ClientDisconnect:
             return
         await response(scope, receive, send)
@@ -155,6 +158,8 @@ class EdgeMiddleware:
         ]
         if ctx.upstream is not None:
             headers.append((b"x-edge-upstream", ctx.upstream.encode()))
+            if ctx.answered_model is not None:
+                headers.append((b"x-edge-model", ctx.answered_model.encode()))
         if ctx.cost_header and ctx.cost_usd is not None:
             headers.append((b"x-edge-cost-usd", format_usd(ctx.cost_usd).encode()))
         return headers

@@ -116,7 +116,8 @@ def build_router(deps: Deps) -> APIRouter:
         # whose upstreams are all down would then never start, and so never recover.
         return Response(_READY, media_type="application/json")
 
-    @router.get("/health", summary="Route 53 health check: 200 when an upstream is usable")
+    @router.api_route("/health", methods=["GET", "HEAD"],
+                      summary="Route 53 health check: 200 when an upstream is usable")
     async def health() -> Response:
         # Route 53 may be all the traffic a region gets: /health must sync (bounded, once per
         # interval) so that a fresh container reflects the health checker's probes (SPEC §6).

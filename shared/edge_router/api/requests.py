@@ -3,7 +3,7 @@
 The body checks every API dialect shares live here, so a new endpoint reuses them rather than
 copying them: `parse_object` (JSON, an object, no repeated top-level key), `check_model`
 (`model` a non-empty string of at most `limits.max_model_chars`), `require` (an endpoint's
-required field). `parse_body` runs them for the OpenAI endpoints of `REQUIRED`.
+required field). `parse_body` runs them for every proxied operation of `REQUIRED`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,17 @@ from .. import errors
 #: Only these client headers go upstream (SPEC §7); authorization is added by the caller.
 FORWARDED_HEADERS = frozenset({
     b"content-type", b"accept", b"openai-beta", b"openai-organization", b"openai-project",
-    b"user-agent",
+    b"user-agent", b"anthropic-version", b"anthropic-beta",
 })
 
-#: endpoint path -> (required field, check)
-REQUIRED: dict[str, tuple[str, str]] = {
-    "/chat/completions": ("messages", "non_empty_list"),
-    "/embeddings": ("input", "present"),
-    "/completions": ("prompt", "present"),
+#: operation -> the fields it requires besides `model`: (field, check)
+REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
+    "/chat/completions": (("messages", "non_empty_list"),),
+    "/embeddings": (("input", "present"),),
+    "/completions": (("prompt", "present"),),
+    "/responses": (),
+    "/messages": (("messages", "non_empty_list"), ("max_tokens", "integer")),
+    "/messages/count_tokens": (("messages", "non_empty_list"),),
 }
 
 
@@ -109,20 +112,24 @@ def check_model(parsed: dict[str, Any], *, max_chars: int) -> str:
 
 
 def require(parsed: dict[str, Any], field: str, check: str = "present") -> Any:
-    """A required field: `present` (not null), or a `non_empty_list`."""
+    """A required field: `present` (not null), a `non_empty_list`, or an `integer`."""
     value = parsed.get(field)
     if value is None:
         raise errors.MissingField(f"Missing required parameter: '{field}'.", param=field)
     if check == "non_empty_list" and (not isinstance(value, list) or not value):
         raise errors.InvalidField(f"'{field}' must be a non-empty array.", param=field)
+    if check == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+        raise errors.InvalidField(f"'{field}' must be an integer.", param=field)
     return value
 
 
-def parse_body(body: bytes, path: str, *, max_model_chars: int) -> dict[str, Any]:
-    """The JSON object of an OpenAI endpoint, with `model` and its required field checked."""
+def parse_body(body: bytes, kind: str, *, max_model_chars: int) -> dict[str, Any]:
+    """The JSON object of a proxied operation (`REQUIRED`'s kinds: OpenAI's, the Responses
+    API's, Anthropic's), with `model` and the operation's required fields checked."""
     parsed = parse_object(body)
     check_model(parsed, max_chars=max_model_chars)
-    require(parsed, *REQUIRED[path])
+    for field, check in REQUIRED[kind]:
+        require(parsed, field, check)
     stream = parsed.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise errors.InvalidField("'stream' must be a boolean.", param="stream")
@@ -130,15 +137,17 @@ def parse_body(body: bytes, path: str, *, max_model_chars: int) -> dict[str, Any
 
 
 def upstream_headers(
-    raw: Iterable[tuple[bytes, bytes]], *, request_id: str, authorization: str | None
+    raw: Iterable[tuple[bytes, bytes]], *, request_id: str,
+    credential: tuple[str, str] | None,
 ) -> dict[str, str]:
-    """The allow-listed client headers, plus our request id and the credential to use."""
+    """The allow-listed client headers, plus our request id and the credential to forward
+    (`("authorization", "Bearer …")`, or Anthropic's `("x-api-key", …)`)."""
     out = {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in raw
         if name in FORWARDED_HEADERS
     }
     out["x-request-id"] = request_id
-    if authorization is not None:
-        out["authorization"] = authorization
+    if credential is not None:
+        out[credential[0]] = credential[1]
     return out

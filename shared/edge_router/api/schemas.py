@@ -97,3 +97,43 @@ COMPLETIONS = _body(
     ["model", "prompt"],
 )
 EMBEDDINGS = _body({"model": _MODEL, "input": _TEXT_OR_LIST}, ["model", "input"])
+RESPONSES = _body(
+    {
+        "model": _MODEL,
+        "input": _TEXT_OR_LIST,
+        "instructions": {"type": "string"},
+        "stream": _STREAM,
+        "max_output_tokens": _MAX_TOKENS,
+        "previous_response_id": {
+            "type": "string",
+            "description": "Continue a stored response: routed like the stateful calls.",
+        },
+    },
+    ["model"],
+)
+_ANTHROPIC_MESSAGE = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {"type": "string", "enum": ["user", "assistant"]},
+        "content": {"type": "string"},
+    },
+}
+MESSAGES = _body(
+    {
+        "model": _MODEL,
+        "messages": {"type": "array", "minItems": 1, "items": _ANTHROPIC_MESSAGE},
+        "max_tokens": _MAX_TOKENS,
+        "system": {"type": "string"},
+        "stream": _STREAM,
+    },
+    ["model", "messages", "max_tokens"],
+)
+COUNT_TOKENS = _body(
+    {
+        "model": _MODEL,
+        "messages": {"type": "array", "minItems": 1, "items": _ANTHROPIC_MESSAGE},
+        "system": {"type": "string"},
+    },
+    ["model", "messages"],
+)
