@@ -124,6 +124,11 @@ class SimProcess:
     def reset(self) -> None:
         self._control("POST", "/_sim/reset", {"upstream": "*"})
 
+    def requests(self, upstream_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The last requests one upstream received (method, path, headers, body)."""
+        answer = self._control("GET", f"/_sim/requests?upstream={upstream_id}&limit={limit}")
+        return list(answer["requests"])
+
     def stop(self) -> None:
         stop(self.proc)
 

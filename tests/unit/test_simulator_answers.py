@@ -20,7 +20,8 @@ from edge_router.simulator import (
     upstream_ids,
     write_config,
 )
-from edge_router.simulator.endpoints import Answer, answer
+from edge_router.simulator.answers import Answer
+from edge_router.simulator.endpoints import answer
 from edge_router.simulator.responses import models_list
 from edge_router.simulator.runtime import UpstreamRuntime
 from edge_router.simulator.upstreams import latency_range_ms

@@ -13,8 +13,9 @@ import struct
 
 from aiohttp import web
 
+from . import anthropic_api
 from . import responses as r
-from .endpoints import Answer
+from .answers import Answer
 from .faults import Fault
 
 __all__ = ["abort", "deliver", "park"]
@@ -61,7 +62,7 @@ async def _start(
     return response
 
 
-def _error(fault: Fault, upstream_id: str, rid: str) -> web.Response:
+def _error(fault: Fault, upstream_id: str, rid: str, path: str) -> web.Response:
     headers = {"x-request-id": rid}
     if fault.retry_after is not None:
         seconds = fault.retry_after
@@ -70,11 +71,13 @@ def _error(fault: Fault, upstream_id: str, rid: str) -> web.Response:
         headers["retry-after-ms"] = f"{fault.retry_after_ms:g}"
     if 300 <= fault.status < 400:
         headers["location"] = "/v1/moved"
+    if path.startswith("/v1/messages"):  # Anthropic's clients get Anthropic's error shape
+        reason = f"Simulated {fault.status} from {upstream_id}."
+        body = anthropic_api.error_body(fault.status, reason)
+    else:
+        body = r.status_error(fault.status, upstream_id)
     return web.Response(
-        status=fault.status,
-        body=r.status_error(fault.status, upstream_id),
-        content_type=r.JSON_TYPE,
-        headers=headers,
+        status=fault.status, body=body, content_type=r.JSON_TYPE, headers=headers
     )
 
 
@@ -133,7 +136,7 @@ async def deliver(
         return await _normal(request, answer, rid)
     assert fault is not None
     if mode == "status":
-        return _error(fault, upstream_id, rid)
+        return _error(fault, upstream_id, rid, request.path)
     if mode == "html":
         return web.Response(
             status=fault.status,

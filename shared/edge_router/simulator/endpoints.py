@@ -7,43 +7,26 @@ say, and then delivers it, or a fault's distortion of it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from . import responses as r
+from .answers import Answer, invalid
+from .dialect_endpoints import dialect_answer
+from .stateful import ResponseStore, stateful_answer
 
-__all__ = ["Answer", "answer"]
+__all__ = ["answer"]
 
 _ROUTES: dict[str, str] = {
     "/v1/chat/completions": "POST",
     "/v1/completions": "POST",
     "/v1/embeddings": "POST",
     "/v1/models": "GET",
+    "/v1/responses": "POST",
+    "/v1/messages": "POST",
+    "/v1/messages/count_tokens": "POST",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A full answer: a JSON (or other) `body`, or SSE `events` when streaming."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = r.JSON_TYPE
-    events: list[bytes] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def raw(self) -> bytes:
-        """Every byte of the body, streamed or not."""
-        return b"".join(self.events) if self.events is not None else self.body
-
-
-def _invalid(message: str, *, code: str, param: str | None = None, status: int = 400) -> Answer:
-    return Answer(
-        status, r.error_body(message, type_="invalid_request_error", code=code, param=param)
-    )
 
 
 def _prompt_chars(messages: Sequence[Any]) -> int:
@@ -80,17 +63,17 @@ def _generate(
 ) -> Answer:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
-        return _invalid("you must provide a model parameter", code="missing_field", param="model")
+        return invalid("you must provide a model parameter", code="missing_field", param="model")
     stream = payload.get("stream") is True
     if path == "/v1/embeddings":
         inputs = _embedding_inputs(payload.get("input"))
         if inputs is None:
-            return _invalid(
+            return invalid(
                 "'input' must be a string or a non-empty array", code="invalid_field", param="input"
             )
         dims = payload.get("dimensions", r.DEFAULT_EMBEDDING_DIMENSIONS)
         if not isinstance(dims, int) or not 1 <= dims <= 4096:
-            return _invalid(
+            return invalid(
                 "'dimensions' must be an integer 1-4096", code="invalid_field", param="dimensions"
             )
         as_base64 = payload.get("encoding_format") == "base64"
@@ -98,7 +81,7 @@ def _generate(
     if path == "/v1/chat/completions":
         messages = payload.get("messages")
         if not isinstance(messages, list) or not messages:
-            return _invalid(
+            return invalid(
                 "'messages' must be a non-empty array", code="missing_field", param="messages"
             )
         tokens = r.estimate_tokens(_prompt_chars(messages))
@@ -106,7 +89,7 @@ def _generate(
     else:
         prompt = payload.get("prompt")
         if prompt is None:
-            return _invalid(
+            return invalid(
                 "you must provide a prompt parameter", code="missing_field", param="prompt"
             )
         tokens = r.estimate_tokens(len(prompt) if isinstance(prompt, str) else len(repr(prompt)))
@@ -135,13 +118,25 @@ def answer(
     require_key: str | None,
     rid: str,
     created: int,
+    api_key: str | None = None,
+    models: tuple[str, ...] = (),
+    store: ResponseStore | None = None,
 ) -> Answer:
-    """What a healthy upstream answers to `method path` with `body`."""
+    """What a healthy upstream answers to `method path` with `body`. `store` holds this
+    upstream's Responses API responses (`stateful.py`); `models` are the ones it serves (the
+    Responses and Messages endpoints answer 404 `model_not_found` for others)."""
+    anthropic = path.startswith("/v1/messages")
+    if require_key is not None and anthropic and api_key == require_key:
+        authorization = f"Bearer {require_key}"
+    if path.startswith("/v1/responses/") and store is not None:
+        if require_key is not None and authorization != f"Bearer {require_key}":
+            return invalid("Incorrect API key provided.", code="invalid_api_key", status=401)
+        return stateful_answer(method, path, store)
     expected = _ROUTES.get(path)
     if expected is None:
-        return _invalid(f"Unknown request URL: {method} {path}.", code="unknown_url", status=404)
+        return invalid(f"Unknown request URL: {method} {path}.", code="unknown_url", status=404)
     if method != expected:
-        answer_ = _invalid(
+        answer_ = invalid(
             f"Method {method} not allowed on {path}.", code="method_not_allowed", status=405
         )
         answer_.headers["allow"] = expected
@@ -150,13 +145,16 @@ def answer(
         message = (
             "Incorrect API key provided." if authorization else "You didn't provide an API key."
         )
-        return _invalid(message, code="invalid_api_key", status=401)
+        return invalid(message, code="invalid_api_key", status=401)
     if path == "/v1/models":
         return Answer(200, models_body)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _invalid("We could not parse the JSON body of your request.", code="invalid_json")
+        return invalid("We could not parse the JSON body of your request.", code="invalid_json")
     if not isinstance(payload, dict):
-        return _invalid("The request body must be a JSON object.", code="invalid_json")
+        return invalid("The request body must be a JSON object.", code="invalid_json")
+    if path == "/v1/responses" or anthropic:
+        return dialect_answer(path, payload, upstream_id=upstream_id, rid=rid, created=created,
+                              models=models, store=store)
     return _generate(path, payload, upstream_id=upstream_id, rid=rid, created=created)

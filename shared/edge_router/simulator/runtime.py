@@ -11,6 +11,7 @@ from typing import Any
 
 from .faults import ActiveFault, Fault, draw, parse_fault
 from .responses import models_list
+from .stateful import ResponseStore
 from .upstreams import UpstreamSpec
 
 __all__ = ["LoggedRequest", "UpstreamRuntime"]
@@ -59,6 +60,7 @@ class UpstreamRuntime:
         self.id = spec.id
         self.latency_ms = latency_ms
         self.models_body = models_list(spec.models, created)
+        self.stored = ResponseStore()  # the Responses API's stored responses
         self.active = ActiveFault.of(parse_fault(spec.fault))
         self.refused = False
         self.port = 0
@@ -121,6 +123,7 @@ class UpstreamRuntime:
         return [entry.to_json() for entry in entries]
 
     def reset_counters(self) -> None:
+        self.stored.clear()
         self.requests = 0
         self.by_path.clear()
         self.log.clear()

@@ -238,6 +238,9 @@ class Simulator:
             require_key=self.require_key,
             rid=rid,
             created=int(time.time()),
+            api_key=request.headers.get("x-api-key"),
+            models=up.spec.models,
+            store=up.stored,
         )
         return await deliver(
             request, reply, fault, upstream_id=up.id, rid=rid, closing=self._closing
