@@ -90,3 +90,14 @@ async def test_no_cors_headers_unless_configured(sim: Simulator) -> None:
 def test_an_origin_that_is_no_origin_fails_at_start(origin: str) -> None:
     with pytest.raises(ConfigError, match=r"^cors\.allow_origins\[0\]: "):
         build_config({"cors": {"allow_origins": [origin]}})
+
+
+async def test_x_edge_model_is_a_valid_header_whatever_the_model_name(sim: Simulator) -> None:
+    # a control character in a header made the HTTP server drop the connection (schemathesis)
+    async with routed(sim) as r:
+        resp = await r.client.post("/v1/chat/completions", headers=AUTH, json={
+            "model": "\x1b模型 x", "messages": [{"role": "user", "content": "hi"}]})
+        plain = await r.client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
+    assert resp.status_code == 200
+    assert resp.headers["x-edge-model"] == "%1B%E6%A8%A1%E5%9E%8B%20x"
+    assert plain.headers["x-edge-model"] == "gpt-4.1"

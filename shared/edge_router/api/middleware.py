@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -30,7 +31,17 @@ from .dialects import OPENAI, Endpoint, match, wire_for_path
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 CONTEXT_KEY = "edge.ctx"
+
+
+def header_safe(text: str) -> bytes:
+    """`text` as a header value: printable ASCII as is, anything else percent-encoded (UTF-8).
+    A model name is the client's text: a control character in a header would make the HTTP
+    server drop the connection instead of answering."""
+    if text.isascii() and text.isprintable():
+        return text.encode("ascii")
+    return quote(text, safe=_HEADER_SAFE).encode("ascii")
 
 
 def new_request_id() -> str:
@@ -159,7 +170,7 @@ class EdgeMiddleware:
         if ctx.upstream is not None:
             headers.append((b"x-edge-upstream", ctx.upstream.encode()))
             if ctx.answered_model is not None:
-                headers.append((b"x-edge-model", ctx.answered_model.encode()))
+                headers.append((b"x-edge-model", header_safe(ctx.answered_model)))
         if ctx.cost_header and ctx.cost_usd is not None:
             headers.append((b"x-edge-cost-usd", format_usd(ctx.cost_usd).encode()))
         return headers
