@@ -119,7 +119,7 @@ class Lab:
 
 
 def control_url(sim: SimProcess) -> str:
-    return f"{sim.scheme}://127.0.0.1:{sim.ports[0]}/_sim"
+    return sim.control_url  # its own port: up while a drill refuses an upstream's
 
 
 def status(router: RouterProcess) -> dict[str, Any]:

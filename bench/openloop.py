@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = {**CHAT, "stream": True} if args.stream else dict(CHAT)
         load = OpenLoop(router.url + "/v1/chat/completions", args.rate, args.seconds, body=body,
                         max_in_flight=args.max_in_flight,
-                        counters=SimCounters([f"http://127.0.0.1:{sim.ports[0]}/_sim"]))
+                        counters=SimCounters([sim.control_url]))
         started = time.monotonic()
         report = asyncio.run(load.run())
         print(f"\n{args.rate:g} req/s for {args.seconds:g} s "

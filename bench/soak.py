@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         report, points = asyncio.run(soak(
             router.url + "/v1/chat/completions", router.proc.pid, rate=args.rate,
             seconds=seconds, every=args.every,
-            counters=SimCounters([f"http://127.0.0.1:{sim.ports[0]}/_sim"])))
+            counters=SimCounters([sim.control_url])))
     finally:
         router.stop()
         sim.stop()

@@ -95,21 +95,21 @@ class SimProcess:
     ids: list[str]
     ports: list[int]
     config: dict[str, Any]
+    control_port: int = 0
 
     @property
     def scheme(self) -> str:
         return str(self.config["upstreams"][0]["base_url"]).split(":", 1)[0]
 
+    @property
+    def control_url(self) -> str:
+        """The simulator's own control port: up whatever the upstreams' faults."""
+        return f"http://127.0.0.1:{self.control_port}/_sim"
+
     def _control(self, method: str, path: str, body: Any = None) -> Any:
-        """Any live upstream's control endpoint reaches every upstream (one may be refusing)."""
-        for port in self.ports:
-            try:
-                status, answer = http(method, f"{self.scheme}://127.0.0.1:{port}{path}", body)
-            except OSError:
-                continue
-            assert status == 200, answer
-            return answer
-        raise RuntimeError("no simulated upstream answers its control endpoint")
+        status, answer = http(method, self.control_url + path.removeprefix("/_sim"), body)
+        assert status == 200, answer
+        return answer
 
     def set_fault(self, upstream_id: str, spec: str) -> None:
         self._control("POST", "/_sim/fault", {"upstream": upstream_id, "spec": spec})
@@ -134,16 +134,17 @@ class SimProcess:
 
 
 def start_simulator(tmp: Path, count: int = 3, *extra: str) -> SimProcess:
-    ports = free_ports(count)
+    *ports, control_port = free_ports(count + 1)
     config_path = tmp / "sim-config.yaml"
     proc = subprocess.Popen(
         [EDGE_ROUTER, "simulate", "--upstreams", str(count), "--base-port", str(ports[0]),
-         "--profile", "fast", "--write-config", str(config_path), *extra],
+         "--control-port", str(control_port), "--profile", "fast",
+         "--write-config", str(config_path), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     _wait_line(proc, "simulator ready", 20)
     config = yaml.safe_load(config_path.read_text())
-    return SimProcess(proc, [u["id"] for u in config["upstreams"]], ports, config)
+    return SimProcess(proc, [u["id"] for u in config["upstreams"]], ports, config, control_port)
 
 
 @dataclass

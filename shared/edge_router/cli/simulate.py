@@ -26,13 +26,13 @@ After start it prints one `ID  URL` line per upstream and then `simulator ready`
 _EPILOG = f"""\
 fault specs (--fault ID=SPEC, ID may be * for every upstream):
 {FAULTS_DOC.split(chr(10), 2)[2] if FAULTS_DOC else ""}
-control endpoints (on every upstream's port; `/_sim` calls are not counted):
+control endpoints (on the control port, default BASE_PORT-1, e.g. 9000; also on every
+upstream's port, where they default to that upstream; `/_sim` calls are not counted):
   GET  /_sim/state[?upstream=ID|*]    counters (requests, by_path) and the current fault
-  GET  /_sim/requests?limit=N         the last N requests: method, path, headers, body
-  POST /_sim/fault  {{"spec": "status:503"}}                     fault of this upstream
-  POST /_sim/fault  {{"upstream": "us-east", "spec": "refuse"}}  of another one (or "*")
+  GET  /_sim/requests?upstream=ID&limit=N   the last N requests: method, path, headers, body
+  POST /_sim/fault  {{"upstream": "us-east", "spec": "refuse"}}  fault of one upstream (or "*")
   POST /_sim/reset  [{{"upstream": "ID"}}]                        clear counters and fault
-  e.g. curl -s -XPOST 127.0.0.1:9001/_sim/fault -d '{{"upstream":"ap-northeast","spec":"ok"}}'
+  e.g. curl -s -XPOST 127.0.0.1:9000/_sim/fault -d '{{"upstream":"ap-northeast","spec":"refuse"}}'
 """
 
 
@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=9001,
         metavar="P",
         help="port of the first upstream (default 9001; 0 = free ports)",
+    )
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        metavar="P",
+        help="port of the control API (default BASE_PORT-1, or a free one with --base-port 0)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -122,6 +128,11 @@ def _build(args: argparse.Namespace) -> Simulator:
     specs = default_specs(args.upstreams, faults=faults, models=models)
     if args.base_port and not 0 < args.base_port <= 65536 - args.upstreams:
         raise ValueError(f"--base-port {args.base_port}: ports must fit in 1-65535")
+    control_port = args.control_port
+    if control_port is None:
+        control_port = args.base_port - 1 if args.base_port else 0
+    if not 0 <= control_port <= 65535:
+        raise ValueError(f"--control-port {control_port}: must be 0-65535")
     return Simulator(
         specs,
         host=args.host,
@@ -130,6 +141,7 @@ def _build(args: argparse.Namespace) -> Simulator:
         seed=args.seed,
         require_key=args.require_key,
         tls=args.tls,
+        control_port=control_port,
     )
 
 
@@ -147,7 +159,7 @@ async def _serve(sim: Simulator, args: argparse.Namespace) -> None:
         if args.write_config:
             sim.write_config(args.write_config)
             print(f"wrote router config {args.write_config}")
-        print(f"control: POST {sim.control_url(sim.ids[0])}/fault (see --help)")
+        print(f"control: POST {sim.control_url()}/fault (see --help)")
         print("simulator ready", flush=True)
         await stop.wait()
     print("simulator stopped", flush=True)

@@ -1,4 +1,9 @@
-"""The `/_sim/*` control and inspection API, served on every simulated upstream's port.
+"""The `/_sim/*` control and inspection API, on the simulator's own control port (and, as
+before, on every simulated upstream's port, where "this upstream" is the default target).
+
+On the control port no upstream is "this one": ``state`` and ``reset`` default to every
+upstream, and ``fault`` and ``requests`` need ``upstream``. Its own listener is what keeps it
+reachable while a ``refuse`` fault has closed an upstream's port.
 
 =========================  ==================================================================
 ``GET  /_sim/state``       ``{id, port, requests, by_path, fault, listening}`` of this upstream;
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["handle_control"]
 
-_Handler = Callable[["Simulator", str, web.BaseRequest], Awaitable[web.Response]]
+_Handler = Callable[["Simulator", str | None, web.BaseRequest], Awaitable[web.Response]]
 
 
 class _ControlError(Exception):
@@ -45,8 +50,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type=JSON_TYPE)
 
 
-def _targets(sim: Simulator, own_id: str, requested: Any) -> list[str]:
+def _targets(sim: Simulator, own_id: str | None, requested: Any) -> list[str]:
     if requested is None:
+        if own_id is None:
+            raise _ControlError(
+                400, 'upstream: name one (or "*") on the control port', "missing_field"
+            )
         return [own_id]
     if requested == "*":
         return list(sim.ids)
@@ -78,12 +87,12 @@ def _result(sim: Simulator, ids: list[str], requested: Any) -> web.Response:
     return _json(sim.state(ids[0]))
 
 
-async def _state(sim: Simulator, own_id: str, request: web.BaseRequest) -> web.Response:
-    requested = request.query.get("upstream")
+async def _state(sim: Simulator, own_id: str | None, request: web.BaseRequest) -> web.Response:
+    requested = request.query.get("upstream", "*" if own_id is None else None)
     return _result(sim, _targets(sim, own_id, requested), requested)
 
 
-async def _requests(sim: Simulator, own_id: str, request: web.BaseRequest) -> web.Response:
+async def _requests(sim: Simulator, own_id: str | None, request: web.BaseRequest) -> web.Response:
     requested = request.query.get("upstream")
     if requested == "*":
         raise _ControlError(
@@ -100,7 +109,7 @@ async def _requests(sim: Simulator, own_id: str, request: web.BaseRequest) -> we
     return _json({"id": target, "requests": sim.requests(target, limit)})
 
 
-async def _fault(sim: Simulator, own_id: str, request: web.BaseRequest) -> web.Response:
+async def _fault(sim: Simulator, own_id: str | None, request: web.BaseRequest) -> web.Response:
     data = await _payload(request)
     spec = data.get("spec")
     if not isinstance(spec, str):
@@ -114,12 +123,13 @@ async def _fault(sim: Simulator, own_id: str, request: web.BaseRequest) -> web.R
     return _result(sim, ids, data.get("upstream"))
 
 
-async def _reset(sim: Simulator, own_id: str, request: web.BaseRequest) -> web.Response:
+async def _reset(sim: Simulator, own_id: str | None, request: web.BaseRequest) -> web.Response:
     data = await _payload(request)
-    ids = _targets(sim, own_id, data.get("upstream"))
+    requested = data.get("upstream", "*" if own_id is None else None)
+    ids = _targets(sim, own_id, requested)
     for upstream_id in ids:
         await sim.reset(upstream_id)
-    return _result(sim, ids, data.get("upstream"))
+    return _result(sim, ids, requested)
 
 
 _ROUTES: dict[str, tuple[str, _Handler]] = {
@@ -130,8 +140,10 @@ _ROUTES: dict[str, tuple[str, _Handler]] = {
 }
 
 
-async def handle_control(sim: Simulator, own_id: str, request: web.BaseRequest) -> web.Response:
-    """Serve one `/_sim/*` request on upstream `own_id`'s port."""
+async def handle_control(
+    sim: Simulator, own_id: str | None, request: web.BaseRequest
+) -> web.Response:
+    """Serve one `/_sim/*` request on upstream `own_id`'s port (None: the control port)."""
     route = _ROUTES.get(request.path)
     try:
         if route is None:

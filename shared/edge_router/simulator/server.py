@@ -9,6 +9,10 @@ one listener and `ok` can re-open it on the same port.
         await sim.set_fault("us-west", "status:503,count=2")
         sim.state("us-west")["requests"]
 
+With `control_port` (0 = a free one) the `/_sim` control API also listens on a port of its own
+(plain HTTP), which stays up whatever the upstreams' faults (`refuse` closes an upstream's port,
+and with it that port's `/_sim`).
+
 With `tls=True` every upstream serves HTTPS with a self-signed certificate made at start
 (`simulator/tls.py`): URLs start with https://, and a verifying client refuses the connection.
 """
@@ -53,6 +57,7 @@ class Simulator:
         require_key: str | None = None,
         log_size: int = 256,
         tls: bool = False,
+        control_port: int | None = None,
     ) -> None:
         specs = default_specs(specs) if isinstance(specs, int) else list(specs)
         if not specs:
@@ -81,6 +86,8 @@ class Simulator:
         self._runners: dict[str, web.ServerRunner] = {}
         self._sites: dict[str, web.TCPSite] = {}
         self._closing = asyncio.Event()
+        self._control_port = control_port
+        self._control_runner: web.ServerRunner | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -102,6 +109,8 @@ class Simulator:
             for up in self._upstreams.values():
                 if up.active.fault.mode == "refuse":
                     await self._stop_listening(up)
+            if self._control_port is not None:
+                await self._start_control(self._control_port)
         except BaseException:
             await self.close()
             raise
@@ -110,6 +119,9 @@ class Simulator:
     async def close(self) -> None:
         """Stop every listener, abort parked requests, close every connection."""
         self._closing.set()
+        if self._control_runner is not None:
+            await self._control_runner.cleanup()
+            self._control_runner = None
         for runner in self._runners.values():
             if runner.server is not None:
                 for connection in runner.server.connections:
@@ -128,6 +140,17 @@ class Simulator:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def _start_control(self, port: int) -> None:
+        async def serve(request: web.BaseRequest) -> web.StreamResponse:
+            return await handle_control(self, None, request)
+
+        server = web.Server(serve, access_log=None)
+        self._control_runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+        await self._control_runner.setup()
+        site = web.TCPSite(self._control_runner, self.host, port, reuse_address=True)
+        await site.start()
+        self._control_port = self._control_runner.addresses[0][1]
 
     async def _listen(self, up: UpstreamRuntime, port: int) -> None:
         site = web.TCPSite(
@@ -180,8 +203,15 @@ class Simulator:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{host}:{self.port(upstream_id)}/v1"
 
-    def control_url(self, upstream_id: str) -> str:
-        return self.url(upstream_id).removesuffix("/v1") + "/_sim"
+    def control_url(self, upstream_id: str | None = None) -> str:
+        """The `/_sim` base URL: of the control port (no argument), or of one upstream's port."""
+        if upstream_id is not None:
+            return self.url(upstream_id).removesuffix("/v1") + "/_sim"
+        if self._control_runner is None or self._control_port is None:
+            raise RuntimeError("the simulator was not started with a control port")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._control_port}/_sim"
 
     async def set_fault(self, upstream_id: str, spec: str | Fault) -> dict[str, Any]:
         """Give an upstream a new fault (a spec string or a parsed `Fault`); returns its state."""
