@@ -70,6 +70,18 @@ def last_object_after(data: bytes, marker: bytes) -> dict[str, Any] | None:
         end = at
 
 
+def usage(prompt: int | None, completion: int | None) -> Usage | None:
+    """Token counts in OpenAI's vocabulary; None when neither is known."""
+    if prompt is None and completion is None:
+        return None
+    return {"prompt_tokens": prompt or 0, "completion_tokens": completion or 0}
+
+
+def usage_field(answer: object) -> object:
+    """An answer's `usage` object (every API calls it that), or None."""
+    return answer.get("usage") if isinstance(answer, dict) else None
+
+
 def count(value: object) -> int | None:
     """A token count: a non-negative int (not a bool), else None."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:

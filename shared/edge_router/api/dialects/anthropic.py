@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ...errors import RouterError
-from ...wire import Usage, Wire, count, last_object_after
+from ...wire import Usage, Wire, count, last_object_after, usage, usage_field
 
 #: HTTP status of a router error -> Anthropic's error type.
 ERROR_TYPES = {
@@ -57,17 +57,14 @@ def _input(usage: dict[str, Any]) -> int | None:
     return sum(c for c in counts if c is not None)
 
 
-def _tokens(usage: object) -> Usage | None:
-    if not isinstance(usage, dict):
+def _tokens(found: object) -> Usage | None:
+    if not isinstance(found, dict):
         return None
-    prompt, completion = _input(usage), count(usage.get("output_tokens"))
-    if prompt is None and completion is None:
-        return None
-    return {"prompt_tokens": prompt or 0, "completion_tokens": completion or 0}
+    return usage(_input(found), count(found.get("output_tokens")))
 
 
 def usage_from_json(answer: object) -> Usage | None:
-    return _tokens(answer.get("usage")) if isinstance(answer, dict) else None
+    return _tokens(usage_field(answer))
 
 
 def usage_from_stream(head: bytes, tail: bytes) -> Usage | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 
 from ...errors import to_openai_body
-from ...wire import Usage, Wire, last_object_after
+from ...wire import Usage, Wire, last_object_after, usage_field
 
 
 def stream_error(message: str, code: str) -> bytes:
@@ -17,8 +17,8 @@ def stream_error(message: str, code: str) -> bytes:
 
 
 def usage_from_json(answer: object) -> Usage | None:
-    usage = answer.get("usage") if isinstance(answer, dict) else None
-    return usage if isinstance(usage, dict) else None
+    found = usage_field(answer)
+    return found if isinstance(found, dict) else None
 
 
 def usage_from_stream(head: bytes, tail: bytes) -> Usage | None:

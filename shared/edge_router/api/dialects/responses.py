@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 
 from ...errors import to_openai_body
-from ...wire import Usage, Wire, count, last_object_after
+from ...wire import Usage, Wire, count, last_object_after, usage, usage_field
 
 
 def stream_error(message: str, code: str) -> bytes:
@@ -16,17 +16,14 @@ def stream_error(message: str, code: str) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
-def _tokens(usage: object) -> Usage | None:
-    if not isinstance(usage, dict):
+def _tokens(found: object) -> Usage | None:
+    if not isinstance(found, dict):
         return None
-    prompt, completion = count(usage.get("input_tokens")), count(usage.get("output_tokens"))
-    if prompt is None and completion is None:
-        return None
-    return {"prompt_tokens": prompt or 0, "completion_tokens": completion or 0}
+    return usage(count(found.get("input_tokens")), count(found.get("output_tokens")))
 
 
 def usage_from_json(answer: object) -> Usage | None:
-    return _tokens(answer.get("usage")) if isinstance(answer, dict) else None
+    return _tokens(usage_field(answer))
 
 
 def usage_from_stream(head: bytes, tail: bytes) -> Usage | None:
