@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from edge_router.api import dashboard_routes
 from edge_router.api.app import create_app
 from edge_router.api.dashboard_routes import load_page
 from edge_router.build import build_deps
@@ -176,3 +178,33 @@ def test_browser_shows_a_region_banner_when_health_would_be_503() -> None:
         "unreachable"
     )
     assert page.cells[("ap-northeast", "local")] == "closed"  # the breakers alone look fine
+
+
+#: Appended to the real page: measures, in the browser, the key field's placeholder against the
+#: room the field gives it (canvas text metrics in the field's own computed font).
+MEASURE = b"""<script>
+addEventListener("load", () => {
+  const input = document.getElementById("key");
+  const style = getComputedStyle(input);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const text = context.measureText(input.placeholder).width;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const out = document.createElement("div");
+  out.id = "measure";
+  out.textContent = (text <= room ? "fits" : "overflows") + " " + Math.round(text) + "/" + Math.round(room);
+  document.body.append(out);
+});
+</script>"""
+
+
+@pytest.mark.parametrize("width", [1280, 640])
+def test_the_key_fields_placeholder_fits_in_the_field(width: int) -> None:
+    chromium.require_chromium()
+    page_bytes = load_page().replace(b"</body>", MEASURE + b"</body>")
+    app = FastAPI()
+    app.include_router(dashboard_routes.build_router(page_bytes))
+    with serving(app) as url:
+        dom = chromium.run(url + "/dashboard", "--dump-dom", f"--window-size={width},800")
+    result = chromium.parse(dom).by_id["measure"]
+    assert result.startswith("fits "), result
