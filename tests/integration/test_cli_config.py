@@ -174,3 +174,16 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
         os.close(write_end)
     assert done.returncode == 1
     assert done.stderr == ""
+
+
+def test_the_summary_names_guarded_or_private_ops_endpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_OPS_TOKEN", "x" * 20)
+    config = tmp_path / "ops.yaml"
+    config.write_text("ops: {token_env: TEST_OPS_TOKEN}\n", encoding="utf-8")
+    code, out, _ = check(config, capsys)
+    assert code == 0 and out.splitlines()[1].endswith(", ops endpoints token from TEST_OPS_TOKEN")
+    monkeypatch.setenv("EDGE_ROUTER_OPS_ENDPOINTS", "private")
+    code, out, _ = check(config, capsys)
+    assert code == 0 and out.splitlines()[1].endswith(", ops endpoints private")

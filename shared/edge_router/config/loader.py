@@ -232,12 +232,16 @@ def load_config(
 
 
 def summary(config: Config) -> str:
-    """One line for `config check` and the server's start-up log."""
+    """One line for `config check` and the server's start-up log (the ops endpoints only when
+    they differ from the open default)."""
     count = len(config.upstreams)
+    ops = "private" if config.ops.endpoints == "private" else None
+    if ops is None and config.ops.token_env:
+        ops = f"token from {config.ops.token_env}"
     return (
         f"{count} upstream{'' if count == 1 else 's'} "
         f"({', '.join(u.id for u in config.upstreams)}), "
         f"strategy {config.routing.strategy}, region {config.region}, "
         f"home {config.home_upstream or config.upstreams[0].id}, "
         f"health {config.health.store}, auth {config.auth.mode}"
-    )
+    ) + (f", ops endpoints {ops}" if ops else "")
