@@ -92,9 +92,9 @@ def test_a_brown_out_spends_the_retry_budget_and_says_so(
     assert totals.get("CircuitOpened", 0) == 0
 
 
-def _dynamodb(table: str, interval_s: float) -> dict[str, object]:
+def _dynamodb(table: str, interval_s: float, timeout_ms: float = 200) -> dict[str, object]:
     return {"store": "dynamodb", "table": table, "table_region": REGION,
-            "sync_interval_s": interval_s}
+            "sync_interval_s": interval_s, "timeout_ms": timeout_ms}
 
 
 def test_serve_writes_its_counters_to_the_dynamodb_table(
@@ -102,7 +102,9 @@ def test_serve_writes_its_counters_to_the_dynamodb_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
-    router = router_factory(health=_dynamodb(moto_table.name, 0.2))
+    # the most patient sync bound: a flush cut short by it is not retried (ADD is not idempotent),
+    # and a loaded machine's moto server can take longer than the default 200 ms
+    router = router_factory(health=_dynamodb(moto_table.name, 0.2, timeout_ms=5000))
     assert {status for status, _, _ in burst(router, 20)} == {200}
     time.sleep(0.3)
     burst(router, 1)  # the first request after the interval flushes

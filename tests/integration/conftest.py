@@ -42,7 +42,10 @@ def sim(sim_count: int, sim_faults: Mapping[str, str] | None) -> Iterator[SimThr
 
 
 @pytest.fixture
-def lambdas(tmp_path: Path, sim: SimThread) -> Iterator[Lambdas]:
+def lambdas(
+    tmp_path: Path, sim: SimThread, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Lambdas]:
+    moto_dynamodb.patient_clients(monkeypatch)
     made = Lambdas(tmp_path, sim)
     with library_logging_restored():
         yield made

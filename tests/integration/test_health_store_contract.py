@@ -18,7 +18,6 @@ import pytest
 from moto import mock_aws
 
 from edge_router.clock import FakeClock
-from edge_router.health import dynamodb
 from edge_router.health.dynamodb import DynamoHealthStore
 from edge_router.health.memory import MemoryHealthStore, MemoryTable
 from edge_router.health.records import Counters, Observation, Probe, Transition
@@ -27,7 +26,6 @@ from tests.support import moto_dynamodb
 
 US, EU = "us-east-1", "eu-central-1"
 StoreFactory = Callable[[str], HealthStore]
-PATIENT_S = 10.0  # botocore's timeouts for the moto server
 moto_endpoint = moto_dynamodb.moto_endpoint  # a fixture, used by name
 
 
@@ -64,13 +62,13 @@ async def new_store(
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         # The contract is under test here, not the 1 s timeout cap (test_health_dynamodb's): a
         # loaded machine's moto server, 51 writes at once, answered some after 1 s.
-        monkeypatch.setattr(dynamodb, "MAX_TIMEOUT_S", PATIENT_S)
+        moto_dynamodb.patient_clients(monkeypatch)
 
         def build(region: str) -> HealthStore:
             # The replica comes from AWS_REGION, as under Lambda; `region` is only the observer.
             return DynamoHealthStore(
                 region, table=name, environ={"AWS_REGION": US}, wall=clock.wall,
-                timeout_s=PATIENT_S,
+                timeout_s=moto_dynamodb.PATIENT_TIMEOUT_S,
             )
 
     else:

@@ -129,8 +129,8 @@ def test_with_the_table_unreachable_requests_succeed_and_each_sync_costs_at_most
     syncing, between = durations[::4], [d for i, d in enumerate(durations) if i % 4]
     # THEN every sync was attempted, one read each, and no request in between called the store
     assert calls["BatchGetItem"] == len(syncing) == 4
-    # AND a sync gave up at the bound: far below botocore's own 1 s timeout, which an unbounded
-    # sync of the silent table would wait; requests in between did not wait at all
+    # AND a sync gave up at the bound: far below botocore's own timeout (1 s in production),
+    # which an unbounded sync of the silent table would wait; requests in between did not wait
     assert max(syncing) < bound + 0.45
     if endpoint == "silent":  # each sync really waited for its bound, then gave up
         assert min(syncing) > bound * 0.9

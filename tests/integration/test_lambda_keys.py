@@ -24,7 +24,7 @@ from tests.integration.lambda_harness import (
     router_environ,
     write_config,
 )
-from tests.support.moto_dynamodb import MotoTable
+from tests.support.moto_dynamodb import MotoTable, patient_clients
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +48,7 @@ def env(tmp_path: Path, moto_table: MotoTable, monkeypatch: pytest.MonkeyPatch,
         sim: SimThread) -> Iterator[dict[str, str]]:
     """Keys mode, with every upstream's key in SIM_UPSTREAM_KEY."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+    patient_clients(monkeypatch)
     with library_logging_restored():
         raw = sim.config(home={REGION: HOME})
         for upstream in raw["upstreams"]:

@@ -16,6 +16,7 @@ replicate, so tests of several router regions point every store at one replica
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,22 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 REGION = "us-east-1"
+#: botocore's timeouts for clients the code under test builds, in tests that are not about them
+PATIENT_TIMEOUT_S = 10.0
+
+
+def patient_clients(monkeypatch: pytest.MonkeyPatch, timeout_s: float = PATIENT_TIMEOUT_S) -> None:
+    """Let DynamoDB clients built by the health store and the Lambda container wait `timeout_s`
+    instead of the production cap (1 s, SPEC §6): a loaded machine's moto server answered some
+    calls after 1 s, failing syncs and writes that tests of other things rely on. The cap and
+    the sync bound have their own tests (test_health_dynamodb, test_lambda_health_sharing)."""
+    from edge_router.health import dynamodb
+    from edge_router.runtime import container
+
+    patient = functools.partial(dynamodb.build_client, timeout_s=timeout_s)
+    monkeypatch.setattr(dynamodb, "MAX_TIMEOUT_S", timeout_s)
+    monkeypatch.setattr(dynamodb, "build_client", patient)
+    monkeypatch.setattr(container, "build_client", patient)
 
 
 @contextmanager
