@@ -86,7 +86,10 @@ def main() -> int:
         from . import lambda_bench
 
         lambda_bench.main()
-    return 0 if all(ok for *_, ok in checks) else 1
+    from . import cold_start
+
+    cold_ok = cold_start.main([]) == 0
+    return 0 if all(ok for *_, ok in checks) and cold_ok else 1
 
 
 if __name__ == "__main__":

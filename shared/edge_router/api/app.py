@@ -1,4 +1,6 @@
-"""`create_app(deps)`: the FastAPI app with its routers and the one set of error handlers."""
+"""`create_app(deps)`: the FastAPI app with its routers and the one set of error handlers,
+under `EdgeMiddleware`. `create_routes(deps)` is the same app without the middleware, for
+`api.lazy` (the Lambda's cold-start app puts the middleware outside and builds this lazily)."""
 
 from __future__ import annotations
 
@@ -13,20 +15,13 @@ from starlette.responses import Response
 from .. import __version__, errors
 from ..errors import RouterError
 from . import anthropic_routes, dashboard_routes, metrics_routes, openai_routes, ops_routes
+from .cors import cors_options
 from .deps import Deps
 from .dialects import wire_for_path
 from .middleware import EdgeMiddleware, error_response
 
 log = logging.getLogger(__name__)
 
-#: What a browser app may read from an answer (CORS hides other headers from scripts).
-EXPOSED_HEADERS = (
-    "x-edge-region", "x-edge-upstream", "x-edge-attempts", "x-edge-overhead-ms",
-    "x-edge-cost-usd", "x-edge-model", "x-request-id", "x-upstream-request-id",
-    "retry-after", "x-should-retry",
-    "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
-    "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
-)
 
 
 async def _router_error(request: Request, exc: Exception) -> Response:
@@ -55,7 +50,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                           wire_for_path(request.url.path))
 
 
-def create_app(deps: Deps) -> FastAPI:
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug below `EdgeMiddleware` when it sits outside the app (`api.lazy`): Starlette's
+    outermost layer answers with this instead of its plain-text 500, then re-raises, and the
+    middleware logs it with the request id."""
+    return error_response(RouterError())
+
+
+def create_routes(deps: Deps) -> FastAPI:
+    """The FastAPI app: routes, OpenAPI, errors in OpenAI's shape; no `EdgeMiddleware`."""
     app = FastAPI(
         title="HolySheep Edge Router",
         version=__version__,
@@ -68,6 +71,7 @@ def create_app(deps: Deps) -> FastAPI:
             RouterError: _router_error,
             StarletteHTTPException: _http_error,
             RequestValidationError: _validation_error,
+            Exception: _internal_error,
         },
     )
     app.include_router(openai_routes.build_router(deps))
@@ -75,15 +79,16 @@ def create_app(deps: Deps) -> FastAPI:
     app.include_router(ops_routes.build_router(deps))
     app.include_router(dashboard_routes.build_router(guard=deps.ops))
     app.include_router(metrics_routes.build_router(deps))
-    app.add_middleware(EdgeMiddleware, deps=deps)
-    if deps.config.cors.allow_origins:  # outermost: it must see the fast path's answers too
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(deps.config.cors.allow_origins),
-            allow_methods=["GET", "HEAD", "POST", "DELETE"],
-            allow_headers=["*"],  # SDKs send their own (x-stainless-*, anthropic-*, openai-*)
-            expose_headers=list(EXPOSED_HEADERS),
-            max_age=600,
-        )
     app.state.deps = deps
+    return app
+
+
+def create_app(deps: Deps) -> FastAPI:
+    """The routes under `EdgeMiddleware` (request id, `x-edge-*` headers, the proxy fast path,
+    the catch-all, metrics): what `serve` runs."""
+    app = create_routes(deps)
+    app.add_middleware(EdgeMiddleware, deps=deps)
+    cors = cors_options(deps)
+    if cors is not None:  # outermost: it must see the fast path's answers too
+        app.add_middleware(CORSMiddleware, **cors)
     return app

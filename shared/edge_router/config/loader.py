@@ -71,6 +71,11 @@ def _from_validation(exc: ValidationError, from_env: Mapping[tuple[str, str], st
     return ConfigError("; ".join(lines))
 
 
+#: libyaml's safe loader when PyYAML has it (its wheels do): ~6x faster than the pure-Python
+#: one on a cold start; the same documents, the same `YAMLError`s.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The file as a mapping; `{}` for an empty or comment-only file (see `is_empty`)."""
     source = str(path)
@@ -87,7 +92,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             source=source,
         ) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({_yaml_problem(exc)})", source=source) from exc
     if data is None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
-import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -62,10 +62,12 @@ def build_client(
     endpoint_url: str | None = None,
     timeout_s: float = MAX_TIMEOUT_S,
 ) -> DynamoDBClient:
-    """A DynamoDB client with short timeouts and no retries, on its own boto3 session.
+    """A DynamoDB client with short timeouts and no retries, on its own botocore session.
 
-    `region_name=None` leaves the region to boto3's own chain (`AWS_DEFAULT_REGION`, profile).
-    Raises `HealthStoreError` if boto3 cannot build it (e.g. no region anywhere).
+    botocore, not boto3: the client is the same, and not importing boto3 (and s3transfer, which
+    it imports) saves a quarter of a cold start's dependency imports (SPEC §14).
+    `region_name=None` leaves the region to botocore's own chain (`AWS_DEFAULT_REGION`, profile).
+    Raises `HealthStoreError` if botocore cannot build it (e.g. no region anywhere).
     """
     timeout = min(timeout_s, MAX_TIMEOUT_S)
     config = BotoConfig(
@@ -76,7 +78,7 @@ def build_client(
         retries={"total_max_attempts": 1, "mode": "standard"},
     )
     try:
-        return boto3.session.Session().client(
+        return botocore.session.Session().create_client(  # type: ignore[return-value]
             "dynamodb", region_name=region_name, endpoint_url=endpoint_url, config=config
         )
     except _BOTO_ERRORS as exc:

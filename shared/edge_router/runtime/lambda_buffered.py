@@ -32,8 +32,8 @@ from mangum import Mangum
 from mangum.types import ASGI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..api.app import create_app
 from ..api.deps import Deps
+from ..api.lazy import create_lazy_app
 from ..api.ops_auth import ops_token
 from ..auth import Authenticator
 from ..build import build_deps
@@ -93,7 +93,7 @@ class RouterHandler:
         self.metrics = metrics
         self.logger = logger
         self.store = store
-        self.app = create_app(deps)
+        self.app = create_lazy_app(deps)
         loop.activate()  # Mangum looks up (or creates) the current loop when it is built
         self.mangum = Mangum(_invocation(self.app, deps), lifespan="off")
         self._invoke: Callable[[dict[str, Any], Any], dict[str, Any]] = (
