@@ -64,7 +64,7 @@ lint: $(STAMP)
 	$(BIN)/mypy shared/edge_router functions
 
 clean:
-	rm -rf $(VENV) $(UV_VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_VENV) $(TOOLS) .build .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 # --- AWS packaging: SAM CLI lives in its own venv (.venv-tools), apart from the project's .venv.
 TOOLS := .venv-tools
@@ -76,7 +76,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 PYENV_VERSION=$(SAM_PYENV)
 # sam local start-api: host.docker.internal reaches `edge-router simulate` on this machine.
 SAM_LOCAL_FLAGS ?= --port 3000 --add-host host.docker.internal:host-gateway
 
-.PHONY: build sam-local requirements
+.PHONY: build sam-local requirements layer
 
 $(TOOLS_STAMP):
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -86,6 +86,15 @@ $(TOOLS_STAMP):
 
 requirements: $(UV_STAMP)
 	UV=$(UV) $(PYTHON) infra/gen_requirements.py
+
+# Both shared layers (SPEC §14) into .build/layer/<mode>, as `sam build` builds them (shared/Makefile:
+# locked wheels for arm64, python3.12 bytecode, botocore data cut), then inspected.
+LAYER_MODES := buffered stream
+layer: requirements
+	@for mode in $(LAYER_MODES); do \
+	  PYENV_VERSION=$(SAM_PYENV) $(MAKE) -s -C shared layer MODE=$$mode \
+	    ARTIFACTS_DIR=$(CURDIR)/.build/layer/$$mode || exit 1; \
+	  $(PYTHON) infra/check_layer.py .build/layer/$$mode $$mode || exit 1; done
 
 build: requirements $(TOOLS_STAMP)
 	$(SAM_ENV) $(SAM) validate --lint --region us-east-1

@@ -69,24 +69,30 @@ def test_lock_agrees_with_pyproject() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_layer_requirements_are_exported_from_the_lock() -> None:
+@pytest.mark.parametrize(("name", "mode", "hashes"), [
+    ("requirements-buffered.txt", "buffered", True),
+    ("requirements-stream.txt", "stream", True),
+    ("requirements.txt", "buffered", False),
+])  # fmt: skip
+def test_layer_requirements_are_exported_from_the_lock(name: str, mode: str, hashes: bool) -> None:
     gen = gen_requirements()
-    committed = (REPO / "shared" / "requirements.txt").read_text(encoding="utf-8")
-    assert committed == gen.export(), "shared/requirements.txt differs from uv.lock: make lock"
+    assert gen.FILES[name] == (mode, hashes)
+    committed = (REPO / "shared" / name).read_text(encoding="utf-8")
+    assert committed == gen.export(mode, hashes=hashes), f"shared/{name} differs: make lock"
 
 
 def test_layer_pins_are_the_locked_versions() -> None:
     """Independent of uv's exporter: every pin in the layer's file is the lock's version, and
     every runtime dependency of the project is pinned there."""
     lock = locked_versions()
-    layer = pinned((REPO / "shared" / "requirements.txt").read_text(encoding="utf-8"))
-    assert layer, "no pins in shared/requirements.txt"
+    layer = pinned((REPO / "shared" / "requirements-stream.txt").read_text(encoding="utf-8"))
+    assert layer, "no pins in shared/requirements-stream.txt"
     assert {name: version for name, version in layer.items()
             if version not in lock.get(name, set())} == {}  # fmt: skip
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = {normalize(re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0])
                 for dep in project["dependencies"]}  # fmt: skip
-    assert declared <= set(layer), declared - set(layer)
+    assert declared - {"mangum"} <= set(layer), declared - set(layer)  # stream: no Mangum
 
 
 def test_the_test_venv_runs_the_locked_versions() -> None:
