@@ -27,7 +27,7 @@ print(json.dumps({
     "boto3": "boto3" in sys.modules,
     "s3transfer": "s3transfer" in sys.modules,
     "aiohttp": "aiohttp" in sys.modules,
-    "routes_built": h.handler.app.app.built,
+    "routes_built": h.handler.routes.built,
 }))
 """
 
@@ -58,7 +58,7 @@ def test_the_first_proxy_request_needs_no_routes_and_the_first_other_builds_them
     lambdas: Lambdas,
 ) -> None:
     handler = lambdas.router(lambdas.environ("us-east-1"))
-    routes = handler.app.app
+    routes = handler.routes
     assert invoke(handler, "chat").status == 200
     assert not routes.built
     # WHEN a request the fast path does not serve arrives, the routes are built for it

@@ -42,6 +42,8 @@ class LazyRoutes:
         await self.warm()(scope, receive, send)
 
 
-def create_lazy_app(deps: Deps) -> EdgeMiddleware:
-    """`EdgeMiddleware` over `LazyRoutes`: what `create_app` serves, built lazily."""
-    return EdgeMiddleware(LazyRoutes(deps), deps=deps)
+def create_lazy_app(deps: Deps) -> tuple[EdgeMiddleware, LazyRoutes]:
+    """`EdgeMiddleware` over `LazyRoutes`: what `create_app` serves, built lazily; and the
+    routes, to `warm()` them (SnapStart's before-snapshot hook)."""
+    routes = LazyRoutes(deps)
+    return EdgeMiddleware(routes, deps=deps), routes

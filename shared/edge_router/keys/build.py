@@ -71,15 +71,18 @@ def build_upstream_keys(
     fetch: SecretFetch | None = None,
     secrets_client: SecretsManagerClient | None = None,
     redactor: Redactor = default_redactor,
+    check: bool = True,
 ) -> UpstreamKeys:
-    """Every upstream's key, found now (`ConfigError` names a missing one)."""
+    """Every upstream's key, found now (`ConfigError` names a missing one); with `check=False`
+    nothing is read yet: the caller runs `keys.check()` later (after a SnapStart restore)."""
     uses_secrets = bool(config.auth.upstream_secret) or any(
         u.api_key_secret for u in config.upstreams
     )
     if fetch is None and uses_secrets:
         fetch = powertools_fetch(secrets_client)
     keys = UpstreamKeys(config, environ, fetch=fetch, on_key=redactor.add)
-    keys.check()
+    if check:
+        keys.check()
     return keys
 
 
@@ -119,18 +122,21 @@ def build_auth(
     fetch: SecretFetch | None = None,
     clock: Clock | None = None,
     redactor: Redactor = default_redactor,
-) -> tuple[Authenticator, UpstreamAuth | None]:
+    check_keys: bool = True,
+) -> tuple[Authenticator, UpstreamKeys | None]:
     """The authenticator for `config.auth.mode` and, in keys mode, the upstream-key provider.
 
     `key_store` overrides the store choice (`serve` passes the keys file resolved against the
     config file's folder); `store_client` is the DynamoDB client to share with the health
     store; `secrets_client`/`fetch` replace Powertools' own Secrets Manager client. Raises
-    `ConfigError` (naming the key) when keys mode cannot start.
+    `ConfigError` (naming the key) when keys mode cannot start. `check_keys=False` defers
+    reading the upstream keys to `UpstreamKeys.check()` (SnapStart: after the restore).
     """
     if config.auth.mode != "keys":
         return PassthroughAuth(), None
     upstream_keys = build_upstream_keys(
-        config, environ, fetch=fetch, secrets_client=secrets_client, redactor=redactor
+        config, environ, fetch=fetch, secrets_client=secrets_client, redactor=redactor,
+        check=check_keys,
     )
     store = key_store or _default_store(config, environ, store_client)
     if isinstance(store, FileKeyStore):

@@ -30,8 +30,10 @@ from ..config import Config
 from ..health.records import Probe
 from ..health.store import HealthStore, HealthStoreError
 from ..keys.build import build_upstream_keys
+from ..keys.upstream import UpstreamKeys
 from ..observability import PROBE_LATENCY, UPSTREAM_AVAILABLE
 from ..probe import ProbeResult, probe_all
+from . import snapstart
 from .container import ContainerLoop, open_container
 from .emf import EmfMetrics
 
@@ -130,6 +132,12 @@ class HealthChecker:
             },
         }
 
+    def after_restore(self) -> None:
+        """SnapStart: no probe connection (or DNS entry) from the snapshot."""
+        if self._session is not None:
+            self.loop.run(self._session.close())
+            self._session = None
+
     def close(self) -> None:
         """Release the session, the store and the loop (tests)."""
         if self.loop.loop.is_closed():
@@ -157,9 +165,11 @@ def build_health_checker(
     environ = os.environ if environ is None else environ
     c = open_container(environ, clock=clock, on_store_call=on_store_call,
                        write_metrics=write_metrics)
+    snapshot = snapstart.snapshot_init(environ)  # then secrets are read after the restore
+    keys: UpstreamKeys | None = None
     if upstream_key is None and c.config.auth.mode == "keys":
-        upstream_key = build_upstream_keys(c.config, environ)
-    return HealthChecker(
+        upstream_key = keys = build_upstream_keys(c.config, environ, check=not snapshot)
+    checker = HealthChecker(
         c.config,
         store=c.store,
         metrics=c.metrics,
@@ -168,3 +178,8 @@ def build_health_checker(
         logger=c.logger,
         upstream_key=upstream_key,
     )
+    after_restore: list[snapstart.Hook] = [checker.after_restore]
+    if snapshot and keys is not None:
+        after_restore.append(keys.check)
+    snapstart.register(before_snapshot=[], after_restore=after_restore)
+    return checker

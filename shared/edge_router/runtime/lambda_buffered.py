@@ -40,6 +40,8 @@ from ..build import build_deps
 from ..clock import Clock
 from ..health.store import HealthStore
 from ..keys.build import build_auth
+from ..keys.upstream import UpstreamKeys
+from . import snapstart
 from .container import ContainerLoop, open_container
 from .emf import EmfMetrics
 
@@ -93,7 +95,7 @@ class RouterHandler:
         self.metrics = metrics
         self.logger = logger
         self.store = store
-        self.app = create_lazy_app(deps)
+        self.app, self.routes = create_lazy_app(deps)
         loop.activate()  # Mangum looks up (or creates) the current loop when it is built
         self.mangum = Mangum(_invocation(self.app, deps), lifespan="off")
         self._invoke: Callable[[dict[str, Any], Any], dict[str, Any]] = (
@@ -111,6 +113,16 @@ class RouterHandler:
             return self.mangum(event, context)
         finally:
             self.metrics.flush()
+
+    def before_snapshot(self) -> None:
+        """SnapStart: build the deferred FastAPI routes into the snapshot."""
+        self.routes.warm()
+
+    def after_restore(self) -> None:
+        """SnapStart: this container's own jitter sequence, and no upstream connection (or DNS
+        entry) from the snapshot; the next request opens its own."""
+        snapstart.reseed(self.deps.service.rng)
+        self.loop.run(self.deps.service.client.close())
 
     def close(self) -> None:
         """Release the upstream pool, the store and the loop (tests, benchmarks)."""
@@ -143,8 +155,11 @@ def build_router_handler(
     environ = os.environ if environ is None else environ
     c = open_container(environ, clock=clock, on_store_call=on_store_call,
                        write_metrics=write_metrics)
+    snapshot = snapstart.snapshot_init(environ)  # then secrets are read after the restore
+    keys: UpstreamKeys | None = None
     if auth is None:  # keys mode: router keys looked up in the table, upstream keys held here
-        auth, keys = build_auth(c.config, environ, store_client=c.client, clock=c.clock)
+        auth, keys = build_auth(c.config, environ, store_client=c.client, clock=c.clock,
+                                check_keys=not snapshot)
         upstream_auth = upstream_auth or keys
     loop = ContainerLoop()
     deps = build_deps(
@@ -157,4 +172,9 @@ def build_router_handler(
         buffered_streams=True,
         ops_token=ops_token(c.config, environ),
     )
-    return RouterHandler(deps, loop=loop, metrics=c.metrics, logger=c.logger, store=c.store)
+    handler = RouterHandler(deps, loop=loop, metrics=c.metrics, logger=c.logger, store=c.store)
+    after_restore: list[snapstart.Hook] = [handler.after_restore]
+    if snapshot and keys is not None:
+        after_restore.append(keys.check)
+    snapstart.register(before_snapshot=[handler.before_snapshot], after_restore=after_restore)
+    return handler
