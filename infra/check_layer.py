@@ -28,8 +28,8 @@ NEVER = {"watchfiles", "websockets", "dotenv"}
 COMMON = {"edge_router", "aiohttp", "botocore", "boto3", "fastapi", "starlette", "pydantic",
           "pydantic_core", "yaml", "orjson", "aws_lambda_powertools"}  # fmt: skip
 MODES = {
-    "buffered": {"required": COMMON | {"mangum"}, "absent": NEVER | {"uvicorn", "uvloop",
-                                                                     "httptools", "click"}},
+    "buffered": {"required": COMMON | {"mangum"}, "absent": NEVER | {
+        "uvicorn", "uvloop", "httptools", "click", "prometheus_client"}},
     "stream": {"required": COMMON | {"uvicorn", "uvloop", "httptools"}, "absent": NEVER | {
         "mangum"}},
 }  # fmt: skip

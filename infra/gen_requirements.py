@@ -10,7 +10,8 @@ fails when a file differs from the lock.
 One file per `ResponseMode` (SPEC §14: the layer holds what the functions import in that mode),
 with hashes, for `shared/Makefile` (`pip install --require-hashes`):
 - `buffered`: Mangum; no HTTP server (`--prune uvicorn` drops it with uvloop, httptools, click,
-  h11 and uvicorn[standard]'s watchfiles, websockets, python-dotenv);
+  h11 and uvicorn[standard]'s watchfiles, websockets, python-dotenv), no Prometheus client
+  (`serve`'s /metrics sink; the Lambda emits EMF);
 - `stream`: uvicorn with uvloop and httptools (run.sh serves the app under the web adapter); no
   Mangum, and none of the never-imported extras (file watcher, websockets, dotenv).
 `requirements.txt` is the buffered set without hashes, for SAM's own python3.12 builder.
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT / "shared"
 #: Packages (with what only they need) that each layer leaves out: `uv export --prune`.
 PRUNED = {
-    "buffered": ("uvicorn",),
+    "buffered": ("uvicorn", "prometheus-client"),
     "stream": ("watchfiles", "websockets", "python-dotenv", "mangum"),
 }
 #: file name -> (mode, with hashes)

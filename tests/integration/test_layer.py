@@ -43,7 +43,8 @@ NOT_IMPORTED = {
 #: The same, per mode.
 NOT_IMPORTED_IN = {
     "buffered": NOT_IMPORTED,
-    "stream": {**NOT_IMPORTED, "h11": "uvicorn's pure-Python HTTP parser; httptools is used"},
+    "stream": {**NOT_IMPORTED, "h11": "uvicorn's pure-Python HTTP parser; httptools is used",
+               "prometheus_client": "serve's /metrics sink (runtime/serve.build_serve_app)"},
 }
 #: What each mode's functions import: both handlers, and the lazily built FastAPI routes.
 IMPORTS = {
