@@ -7,7 +7,7 @@ issue 7's; the drills' timeouts are shortened (below) so the whole run fits in a
   1 steady state               5 headers-then-stall, truncated JSON at 200, trickle
   2 home killed, restarted     6 host that does not resolve, TLS certificate that fails
   3 every upstream 30 % 503    7 health table stopped, slow, hanging (DynamoDB on moto)
-  4 home slow, latency strategy
+  4 home slow, latency strategy 8 30 % 503 over 16 one-request Lambda containers, one table
 
     python -m bench.chaos [--only 2,5] [--rate-scale 0.5]
 """
@@ -162,9 +162,10 @@ Drill = Callable[[Lab], Awaitable[Outcome]]
 
 
 def drills() -> dict[str, Drill]:
-    from . import drill_table, drills_core, drills_faults
+    from . import drill_lambda_budget, drill_table, drills_core, drills_faults
 
-    return {**drills_core.DRILLS, **drills_faults.DRILLS, **drill_table.DRILLS}
+    return {**drills_core.DRILLS, **drills_faults.DRILLS, **drill_table.DRILLS,
+            **drill_lambda_budget.DRILLS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

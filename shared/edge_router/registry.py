@@ -57,6 +57,7 @@ class UpstreamState:
     # deltas since the last flush to the health store
     pending_requests: int = 0
     pending_errors: int = 0
+    pending_retries: int = 0  # attempts here that were a retry or failover (retry budget, §14)
     # what the health store says: another observer has this upstream open until ...
     remote_open_until: float = 0.0
 
@@ -152,6 +153,11 @@ class UpstreamRegistry:
         token = next(self._tokens)
         s.in_flight[token] = now
         return token
+
+    def count_retry(self, upstream_id: str) -> None:
+        """An attempt at `upstream_id` that is a retry or a failover: flushed with the counters
+        so every container of the region sees the region's retries (SPEC §14)."""
+        self.states[upstream_id].pending_retries += 1
 
     def record(
         self, upstream_id: str, token: int, result: br.Result, now: float, *, error: str | None

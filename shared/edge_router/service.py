@@ -82,6 +82,8 @@ class RouterService(AnswerReader):
         self.budget = RetryBudget(
             ratio=self.routing.retry_budget, min_per_s=self.routing.retry_budget_min_per_s
         )
+        if sync is not None:  # the region's requests and retries, from the table's counters
+            sync.on_region_counts = self.budget.record_region
 
     # -- the model chain and the attempt loop --------------------------------------------------
     async def forward(self, call: Call, ctx: RequestContext) -> Reply:
@@ -175,6 +177,8 @@ class RouterService(AnswerReader):
                 continue  # its half-open trial slot was taken meanwhile
             ctx.attempts += 1
             attempts += 1
+            if ctx.attempts > 1:  # a retry or a failover: the region's budget counts it (§14)
+                self.registry.count_retry(upstream_id)
             tally.last_upstream = upstream_id
             tally.moved_on_404 = False
             reply = await self._attempt(call, model, ctx, upstream_id, token, deadline, tally)

@@ -63,6 +63,7 @@ async def test_the_item_on_the_wire(moto_table: MotoTable) -> None:
             # no last_error: a None is removed, not stored as NULL
             "requests": {"N": "3"},
             "errors": {"N": "1"},
+            "retries": {"N": "0"},  # of the requests, retries and failovers (SPEC §14)
             "latency_ewma_ms": {"N": "12.5"},
             "updated_at": {"N": str(T0)},
             "probe_ok": {"BOOL": True},

@@ -56,13 +56,14 @@ def test_a_missing_last_error_is_removed_not_stored() -> None:
     assert update.names["#last_error"] == "last_error"
 
 
-def test_counters_add_requests_and_errors_and_set_the_rest() -> None:
-    update = items.counters_update(Counters("ds", 12, 3, None, T0), region="eu-central-1", wall=T0)
+def test_counters_add_requests_errors_and_retries_and_set_the_rest() -> None:
+    update = items.counters_update(Counters("ds", 12, 3, None, T0, retries=2),
+                                   region="eu-central-1", wall=T0)
 
     assert update.key == {"pk": {"S": "upstream#ds"}, "sk": {"S": "observer#eu-central-1"}}
     assert update.expression == (
         "SET #updated_at = :updated_at, #expires_at = :expires_at "
-        "ADD #requests :requests, #errors :errors "
+        "ADD #requests :requests, #errors :errors, #retries :retries "
         "REMOVE #latency_ewma_ms"
     )
     assert update.values == {
@@ -70,6 +71,7 @@ def test_counters_add_requests_and_errors_and_set_the_rest() -> None:
         ":expires_at": {"N": "1700003600"},
         ":requests": {"N": "12"},
         ":errors": {"N": "3"},
+        ":retries": {"N": "2"},
     }
 
 

@@ -109,3 +109,36 @@ async def test_counts_the_store_refused_are_flushed_next_time() -> None:
     _requests(registry, clock, 2)
     await _interval(clock, sync)
     assert _stored(store) == 7
+
+
+async def test_the_growth_of_the_regions_counters_feeds_the_retry_budget() -> None:
+    """Every container `ADD`s its attempts and retries to this region's items; between two reads
+    their growth is the region's requests (attempts less retries) and retries (SPEC §14)."""
+    clock, store, registry, sync = _setup()
+    seen: list[tuple[float, int, int]] = []
+    sync.on_region_counts = lambda now, requests, retries: seen.append((now, requests, retries))
+    await sync.maybe_sync()
+    assert seen == []  # the first read is only the baseline
+    # WHEN other containers of the region flush 100 attempts, 20 of them retries
+    await store.write_counters([Counters("a", 100, 30, None, clock.wall(), retries=20)])
+    # and this one 5 (1 retry)
+    _requests(registry, clock, 5)
+    registry.count_retry("a")
+    await _interval(clock, sync)
+    # THEN the budget hears of the others' 80 requests and 20 retries (its own it counted)
+    assert seen == [(clock.wall(), 80, 20)]
+    await _interval(clock, sync)
+    assert seen[-1][1:] == (0, 0)
+
+
+async def test_an_own_flush_the_read_missed_is_taken_off_the_next_read() -> None:
+    clock, store, _, sync = _setup()
+    seen: list[tuple[int, int]] = []
+    sync.on_region_counts = lambda now, requests, retries: seen.append((requests, retries))
+    await sync.maybe_sync()
+    sync._own_flushed = [10, 2]  # flushed, but the read came back before it landed
+    await _interval(clock, sync)
+    await store.write_counters([Counters("a", 10, 0, None, clock.wall(), retries=2)])  # lands
+    await store.write_counters([Counters("a", 50, 0, None, clock.wall(), retries=5)])  # others
+    await _interval(clock, sync)
+    assert seen == [(0, 0), (45, 5)]

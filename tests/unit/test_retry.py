@@ -96,3 +96,46 @@ def test_budget_window_slides() -> None:
     assert sum(budget.try_spend(NOW) for _ in range(20)) == 10
     assert not budget.try_spend(NOW + 9.5)
     assert budget.try_spend(NOW + 10.5)  # the first second's retries left the window
+
+
+# ---------------------------------------------------------------- region-wide (SPEC §14)
+
+
+def test_a_region_of_one_request_containers_is_held_to_the_ratio() -> None:
+    """One container of many: its own 1 request would leave it the floor (10 retries); the
+    region's counters say 1,000 requests already took 200 retries, so it gets none."""
+    budget = RetryBudget(ratio=0.2, min_per_s=1, window_s=10)
+    budget.record_request(NOW)
+    budget.record_region(NOW, requests=1000, retries=200)
+    assert not budget.try_spend(NOW)
+    alone = RetryBudget(ratio=0.2, min_per_s=1, window_s=10)
+    alone.record_request(NOW)
+    assert alone.try_spend(NOW)
+
+
+def test_region_counts_leave_room_for_the_ratio_of_the_regions_requests() -> None:
+    budget = RetryBudget(ratio=0.2, min_per_s=1, window_s=10)
+    budget.record_region(NOW, requests=1000, retries=150)
+    assert sum(budget.try_spend(NOW) for _ in range(100)) == 50
+
+
+def test_a_lone_container_in_a_quiet_region_keeps_the_floor() -> None:
+    budget = RetryBudget(ratio=0.2, min_per_s=1, window_s=10)
+    budget.record_region(NOW, requests=3, retries=0)
+    assert sum(budget.try_spend(NOW) for _ in range(15)) == 10
+
+
+def test_the_regions_counts_add_to_the_containers_own() -> None:
+    budget = RetryBudget(ratio=0.5, min_per_s=0, window_s=10)
+    for _ in range(100):
+        budget.record_request(NOW)
+    budget.record_region(NOW, requests=100, retries=40)
+    assert budget.totals(NOW) == (200, 40)
+    assert sum(budget.try_spend(NOW) for _ in range(100)) == 60
+
+
+def test_region_counts_leave_the_window_too() -> None:
+    budget = RetryBudget(ratio=0.2, min_per_s=0.1, window_s=10)
+    budget.record_region(NOW, requests=1000, retries=200)
+    assert not budget.try_spend(NOW + 5)
+    assert budget.try_spend(NOW + 10.5)  # 1 retry: the floor, the region's counts are gone

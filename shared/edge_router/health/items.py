@@ -116,7 +116,7 @@ def transition_update(transition: Transition, *, region: str, wall: float) -> Up
 
 
 def counters_update(counters: Counters, *, region: str, wall: float) -> Update:
-    """`ADD requests, errors` and `SET latency_ewma_ms, updated_at, expires_at`."""
+    """`ADD requests, errors, retries` and `SET latency_ewma_ms, updated_at, expires_at`."""
     return _update(
         counters.upstream_id,
         region,
@@ -125,7 +125,8 @@ def counters_update(counters: Counters, *, region: str, wall: float) -> Update:
             "updated_at": number(counters.updated_at),
             TTL_ATTRIBUTE: number(expires_at(wall)),
         },
-        add={"requests": number(counters.requests), "errors": number(counters.errors)},
+        add={"requests": number(counters.requests), "errors": number(counters.errors),
+             "retries": number(counters.retries)},
     )
 
 
@@ -188,6 +189,7 @@ def observation(item: Mapping[str, AttributeValueTypeDef]) -> Observation | None
         last_error=_string(item, "last_error"),
         requests=_int(item, "requests"),
         errors=_int(item, "errors"),
+        retries=_int(item, "retries"),
         latency_ewma_ms=_float(item, "latency_ewma_ms"),
         updated_at=_float(item, "updated_at"),
         probe_ok=probe_ok.get("BOOL") if probe_ok is not None else None,

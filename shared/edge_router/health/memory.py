@@ -58,6 +58,7 @@ class MemoryHealthStore:
                 c.upstream_id,
                 requests=requests,
                 errors=errors,
+                retries=(item.retries if item else 0) + c.retries,
                 latency_ewma_ms=c.latency_ewma_ms,
                 updated_at=c.updated_at,
             )

@@ -21,6 +21,7 @@ class Observation:
     last_error: str | None = None
     requests: int = 0
     errors: int = 0
+    retries: int = 0  # of `requests`, how many were a retry or failover
     latency_ewma_ms: float | None = None
     updated_at: float | None = None
     probe_ok: bool | None = None
@@ -42,13 +43,14 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class Counters:
-    """A periodic flush: `ADD requests, errors` and `SET latency_ewma_ms, updated_at`."""
+    """A periodic flush: `ADD requests, errors, retries` and `SET latency_ewma_ms, updated_at`."""
 
     upstream_id: str
     requests: int
     errors: int
     latency_ewma_ms: float | None
     updated_at: float
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,48 +73,74 @@ def retry_after_s(
     return min(max(seconds, 0.0), cap_s)  # an endless string of digits is inf: the cap
 
 
+Buckets = dict[int, list[int]]  # second -> [requests, retries]
+
+
+def _bucket(buckets: Buckets, now: float, window: int) -> list[int]:
+    second = int(now)
+    bucket = buckets.get(second)
+    if bucket is None:
+        horizon = second - window
+        for old in [s for s in buckets if s <= horizon]:
+            del buckets[old]
+        bucket = buckets[second] = [0, 0]
+    return bucket
+
+
+def _totals(buckets: Buckets, now: float, window: int) -> tuple[int, int]:
+    horizon = int(now) - window
+    requests = retries = 0
+    for second, (req, ret) in buckets.items():
+        if horizon < second <= int(now):
+            requests += req
+            retries += ret
+    return requests, retries
+
+
 class RetryBudget:
     """Finagle/Envoy-style retry budget over a sliding window of one-second buckets.
 
     Within the last `window_s` seconds, retries and failovers together may number at most
     `max(ratio * requests, min_per_s * window_s)`. Time comes in as `now` on every call.
+
+    Region-wide (SPEC §14): a Lambda container serves one request at a time, so its own counts
+    rarely reach the ratio, and the floor lets every container fail over every request. The
+    rest of the region's requests and retries (`record_region`, from the health table's counters
+    of every container, less this one's own) go in a second window and count with this
+    container's. So a brown-out across every upstream stays near `1 + ratio` attempts per request
+    over many containers, while a lone container (a quiet region) still fails over within the
+    floor.
     """
 
-    __slots__ = ("_buckets", "_min", "_ratio", "_window")
+    __slots__ = ("_local", "_min", "_ratio", "_region", "_window")
 
     def __init__(self, *, ratio: float, min_per_s: float, window_s: int = 10) -> None:
         self._ratio = ratio
         self._min = min_per_s * window_s
         self._window = window_s
-        # second -> [requests, retries]
-        self._buckets: dict[int, list[int]] = {}
-
-    def _bucket(self, now: float) -> list[int]:
-        second = int(now)
-        bucket = self._buckets.get(second)
-        if bucket is None:
-            horizon = second - self._window
-            for old in [s for s in self._buckets if s <= horizon]:
-                del self._buckets[old]
-            bucket = self._buckets[second] = [0, 0]
-        return bucket
-
-    def _totals(self, now: float) -> tuple[int, int]:
-        horizon = int(now) - self._window
-        requests = retries = 0
-        for second, (req, ret) in self._buckets.items():
-            if second > horizon:
-                requests += req
-                retries += ret
-        return requests, retries
+        self._local: Buckets = {}
+        self._region: Buckets = {}
 
     def record_request(self, now: float) -> None:
-        self._bucket(now)[0] += 1
+        _bucket(self._local, now, self._window)[0] += 1
+
+    def record_region(self, now: float, requests: int, retries: int) -> None:
+        """The other containers' requests and retries seen since the last time (the health
+        table's counters)."""
+        bucket = _bucket(self._region, now, self._window)
+        bucket[0] += max(requests, 0)
+        bucket[1] += max(retries, 0)
+
+    def totals(self, now: float) -> tuple[int, int]:
+        """(requests, retries) the budget counts within the window at `now`."""
+        local = _totals(self._local, now, self._window)
+        region = _totals(self._region, now, self._window)
+        return local[0] + region[0], local[1] + region[1]
 
     def try_spend(self, now: float) -> bool:
         """Take one retry from the budget if it allows; False when it is spent."""
-        requests, retries = self._totals(now)
+        requests, retries = self.totals(now)
         if retries + 1 > max(self._ratio * requests, self._min):
             return False
-        self._bucket(now)[1] += 1
+        _bucket(self._local, now, self._window)[1] += 1
         return True
