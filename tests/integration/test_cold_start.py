@@ -88,3 +88,15 @@ def test_a_bug_below_the_lazy_routes_answers_500_in_openai_shape(
     assert answer.status == 500
     assert answer.json()["error"]["type"] == "server_error", answer.body
     assert answer.headers["content-type"] == "application/json"
+
+
+def test_cors_wraps_the_lazy_app_and_its_fast_path(lambdas: Lambdas) -> None:
+    origin = "https://app.example"
+    handler = lambdas.router(lambdas.environ("us-east-1", cors={"allow_origins": [origin]}))
+    chat = event("chat")
+    chat["headers"] = {**chat["headers"], "origin": origin}
+    answer = invoke(handler, "chat", headers=chat["headers"])
+    assert answer.status == 200
+    assert answer.headers["access-control-allow-origin"] == origin
+    assert "x-edge-upstream" in answer.headers["access-control-expose-headers"]
+    assert not handler.routes.built  # the fast path answered: no FastAPI for it

@@ -11,8 +11,10 @@ and the first request a scale-out container sees is, almost always, a proxy POST
 
 from __future__ import annotations
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .cors import cors_options
 from .deps import Deps
 from .middleware import EdgeMiddleware
 
@@ -42,8 +44,11 @@ class LazyRoutes:
         await self.warm()(scope, receive, send)
 
 
-def create_lazy_app(deps: Deps) -> tuple[EdgeMiddleware, LazyRoutes]:
-    """`EdgeMiddleware` over `LazyRoutes`: what `create_app` serves, built lazily; and the
-    routes, to `warm()` them (SnapStart's before-snapshot hook)."""
+def create_lazy_app(deps: Deps) -> tuple[ASGIApp, LazyRoutes]:
+    """`EdgeMiddleware` over `LazyRoutes` (and CORS outside it when configured): what
+    `create_app` serves, with the routes built lazily; and the routes, to `warm()` them
+    (SnapStart's before-snapshot hook)."""
     routes = LazyRoutes(deps)
-    return EdgeMiddleware(routes, deps=deps), routes
+    app: ASGIApp = EdgeMiddleware(routes, deps=deps)
+    cors = cors_options(deps)
+    return (app if cors is None else CORSMiddleware(app, **cors)), routes
