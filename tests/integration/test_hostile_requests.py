@@ -138,8 +138,12 @@ async def test_a_long_plain_answer_is_cut_at_the_limit_and_a_short_one_passes(
     up.handler = sized
     async with router(up, limits={"max_response_bytes": MIB}) as (client, _):
         resp = await client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
-    assert resp.status_code == 200
-    assert resp.headers["x-edge-upstream"] == "b"
+        # a JSON answer to a streaming request is taken whole too: the same cap applies
+        streamed = await client.post("/v1/chat/completions", json={**CHAT, "stream": True},
+                                     headers=AUTH)
+    for answer in (resp, streamed):
+        assert answer.status_code == 200
+        assert answer.headers["x-edge-upstream"] == "b"
 
 
 # -- finding 9: no redirect from the client's Host ---------------------------------------------

@@ -32,6 +32,8 @@ def classify(exc: BaseException, *, timeout_s: float) -> tuple[str, str]:
     """
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it; check before the rest
         return "timeout", f"no answer within {timeout_s:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
+        return "tls", "TLS handshake failed: certificate not trusted"
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return "tls", "TLS handshake failed"
     if isinstance(exc, aiohttp.ClientConnectorError):
