@@ -62,6 +62,8 @@ class Call:
     #: the credential that goes upstream in passthrough mode: a 429 then marks only
     #: (upstream, this credential); None in keys mode (one upstream key: the mark is upstream-wide)
     rate_scope: str | None = None
+    #: the models the client's key may use (empty: any); a fallback outside it is skipped
+    allowed_models: frozenset[str] = frozenset()
 
     def body_for(self, model: str | None) -> bytes | None:
         """The body to send when the upstream is to see `model`."""

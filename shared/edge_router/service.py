@@ -105,6 +105,8 @@ class RouterService(AnswerReader):
                 return self._rate_limited(ctx, exc)
         chain = model_chain(call.model, self.config.model_fallbacks,
                             max_fallbacks=self.routing.max_model_fallbacks)
+        if call.allowed_models:  # a key limited to some models never falls back to others
+            chain = tuple(m for m in chain if m in call.allowed_models)
         position = 0
         failure: errors.RouterError | None = None  # the last model's error that moved on
         while True:

@@ -147,3 +147,41 @@ async def test_model_map_renames_per_upstream_and_only_then_reserialises(sim: Si
     # while ap-southeast, which has no map, got the client's bytes untouched
     assert plain.headers["x-edge-upstream"] == "ap-southeast"
     assert sent(sim, "ap-southeast") == [BODY]
+
+
+async def test_a_key_limited_to_one_model_never_falls_back_to_another(sim: Simulator) -> None:
+    # GIVEN keys mode and a key that may use gpt-4.1 only
+    import random
+
+    import httpx
+
+    from edge_router.api.app import create_app
+    from edge_router.build import build_deps
+    from edge_router.clock import FakeClock
+    from edge_router.config import build_config
+    from edge_router.keys.auth import KeysAuth
+    from edge_router.keys.tokens import KeyRecord, hash_key
+
+    from .router_harness import sim_config
+
+    key = "sk-edge-" + "c" * 43
+
+    class GptOnly:
+        async def find(self, key_hash: str) -> KeyRecord | None:
+            return KeyRecord("gpt-only", key_hash, 1.0, (GPT,)) if key_hash == hash_key(key) \
+                else None
+
+    await sim.set_fault("ap-northeast", "status:503")
+    await sim.set_fault("ap-southeast", "status:503")
+    config = build_config(sim_config(sim, auth={"mode": "keys"}, **chain_config(sim)))
+    deps = build_deps(config, auth=KeysAuth(GptOnly(), clock=FakeClock()),
+                      upstream_auth=lambda upstream_id: None, rng=random.Random(0))
+    transport = httpx.ASGITransport(app=create_app(deps))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
+        resp = await client.post("/v1/chat/completions", content=BODY, headers={
+            "authorization": f"Bearer {key}", "content-type": "application/json"})
+    await deps.service.client.close()
+    # THEN the request ends with gpt-4.1's failure; Claude's upstream is never asked
+    assert resp.status_code == 502
+    assert resp.headers["x-edge-attempts"] == "2"
+    assert sim.state("us-west")["requests"] == 0

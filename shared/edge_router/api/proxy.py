@@ -109,6 +109,7 @@ async def handle(
         stateful=endpoint.stateful or parsed.get("previous_response_id") is not None,
         parsed=parsed,
         rate_scope=credential[1] if credential is not None else None,
+        allowed_models=principal.models,
     )
     return await deps.service.forward(call, ctx)
 
