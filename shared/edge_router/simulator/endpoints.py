@@ -13,6 +13,7 @@ import orjson
 
 from . import responses as r
 from .answers import Answer, invalid
+from .chat_extras import chat_special
 from .dialect_endpoints import dialect_answer
 from .stateful import ResponseStore, stateful_answer
 
@@ -85,6 +86,11 @@ def _generate(
                 "'messages' must be a non-empty array", code="missing_field", param="messages"
             )
         tokens = r.estimate_tokens(_prompt_chars(messages))
+        special = chat_special(payload, model=model, rid=rid, prompt_tokens=tokens,
+                               created=created, stream=stream,
+                               include_usage=_include_usage(payload))
+        if special is not None:  # a tool call, or JSON for `response_format`
+            return special
         streamed, whole = r.chat_events, r.chat_completion
     else:
         prompt = payload.get("prompt")
