@@ -22,7 +22,14 @@ DOMAIN = {
     "CertificateArn": "arn:aws:acm:ap-northeast-2:123456789012:certificate/0f1e2d3c-1111-2222-3333-444455556666",
 }
 ZONE = {"HostedZoneId": "Z0123456789ABCDEFGHIJ"}
-OPTIONAL_RESOURCES = {"ApiDomain", "ApiMapping", "RegionHealthCheck", "LatencyRecord"}
+#: The custom domain's resources in each ResponseMode: a REST API domain for `stream`, an HTTP
+#: API one for `buffered`; the latency record and its health check in both.
+DOMAIN_RESOURCES = {
+    "stream": {"RestApiDomain", "RestApiMapping"},
+    "buffered": {"ApiDomain", "ApiMapping"},
+}
+DNS_RESOURCES = {"RegionHealthCheck", "LatencyRecord"}
+OPTIONAL_RESOURCES = set.union(DNS_RESOURCES, *DOMAIN_RESOURCES.values())
 
 
 
@@ -41,6 +48,24 @@ def statements(function: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         for branch in branches:
             if isinstance(branch, dict) and "Statement" in branch:
                 yield from branch["Statement"]
+
+
+def role_statements(role: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every IAM statement of an `AWS::IAM::Role`'s inline policies, `Fn::If` branches included."""
+    for policy in role["Properties"].get("Policies", []):
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        for branch in branches:
+            if isinstance(branch, dict) and "PolicyDocument" in branch:
+                yield from branch["PolicyDocument"]["Statement"]
+
+
+def router_statements(template: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The router's IAM statements: one role (`RouterRole`) for whichever router function the
+    ResponseMode creates; neither function may carry policies of its own."""
+    for name in ("RouterFunction", "RouterStreamFunction"):
+        props = template["Resources"][name]["Properties"]
+        assert props["Role"] == {"Fn::GetAtt": "RouterRole.Arn"} and "Policies" not in props, name
+    return list(role_statements(template["Resources"]["RouterRole"]))
 
 
 def as_list(value: Any) -> list[Any]:

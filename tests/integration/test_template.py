@@ -25,13 +25,16 @@ from edge_router.config import env, load_config
 from edge_router.config.defaults import DEFAULT_HOME, DEFAULT_UPSTREAMS, HOLYSHEEP_BASE_URL
 from edge_router.config.model import Ops, Routing
 from tests.integration.template_support import (
+    DNS_RESOURCES,
     DOMAIN,
+    DOMAIN_RESOURCES,
     LAYER_PYTHON_DIR,
     OPTIONAL_RESOURCES,
     REGIONS,
     ZONE,
     as_list,
     functions,
+    router_statements,
     statements,
 )
 from tests.support.cfn import REPO
@@ -54,8 +57,12 @@ def test_cfn_lint_passes_both_templates_without_errors_or_warnings() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("params", [DOMAIN, {**DOMAIN, **ZONE}], ids=["domain", "domain+zone"])
-def test_cfn_lint_passes_with_the_custom_domain_parameters(params: dict[str, str]) -> None:
+@pytest.mark.parametrize("mode", ["stream", "buffered"])
+@pytest.mark.parametrize("params", [{}, DOMAIN, {**DOMAIN, **ZONE}], ids=["none", "domain", "domain+zone"])
+def test_cfn_lint_passes_in_each_mode_with_the_custom_domain_parameters(
+    params: dict[str, str], mode: str
+) -> None:
+    params = {"ResponseMode": mode, **params}
     result = cfn_lint("template.yaml", "--parameters", *(f"{k}={v}" for k, v in params.items()))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -145,21 +152,25 @@ def deployed(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[str
     }
 
 
+@pytest.mark.parametrize("mode", ["stream", "buffered"])
 @pytest.mark.parametrize(
-    ("params", "expected_optional"),
+    ("params", "dns"),
     [
-        ({}, set()),
-        (DOMAIN, {"ApiDomain", "ApiMapping"}),
-        (ZONE, set()),  # a zone without a domain and certificate creates nothing
-        ({**DOMAIN, **ZONE}, OPTIONAL_RESOURCES),
+        ({}, False),
+        (DOMAIN, False),
+        (ZONE, False),  # a zone without a domain and certificate creates nothing
+        ({**DOMAIN, **ZONE}, True),
     ],
     ids=["no-domain", "domain", "zone-only", "domain+zone"],
 )
 def test_each_custom_domain_combination_creates_the_right_resources_and_resolves(
-    template: dict[str, Any], params: dict[str, str], expected_optional: set[str]
+    template: dict[str, Any], params: dict[str, str], dns: bool, mode: str
 ) -> None:
-    # GIVEN the template deployed with (a subset of) the optional custom-domain parameters
-    stack = deployed(template, params)
+    expected_optional = (DOMAIN_RESOURCES[mode] if "DomainName" in params else set()) | (
+        DNS_RESOURCES if dns else set()
+    )
+    # GIVEN the template deployed in `mode` with (a subset of) the custom-domain parameters
+    stack = deployed(template, {"ResponseMode": mode, **params})
     resources = stack["Resources"]
 
     # THEN exactly the matching optional resources exist ...
@@ -182,8 +193,16 @@ def test_each_custom_domain_combination_creates_the_right_resources_and_resolves
 def test_secret_permissions_exist_only_when_a_secret_is_given(template: dict[str, Any]) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:holysheep-key-AbCdEf"
     for params, expected in [({}, False), ({"UpstreamSecretArn": arn}, True)]:
-        for name, props in functions(deployed(template, params)).items():
-            actions = {a for s in statements(props) for a in as_list(s["Action"])}
+        stack = deployed(template, params)
+        granted = {
+            "HealthCheckerFunction": list(statements(functions(stack)["HealthCheckerFunction"])),
+            "RouterRole": router_statements({"Resources": {
+                **stack["Resources"],
+                "RouterFunction": template["Resources"]["RouterFunction"],  # a buffered-only one
+            }}),
+        }  # fmt: skip
+        for name, found in granted.items():
+            actions = {a for s in found for a in as_list(s["Action"])}
             assert ("secretsmanager:GetSecretValue" in actions) is expected, (name, params)
 
 
@@ -250,11 +269,16 @@ def test_env_json_for_sam_local_only_sets_variables_the_template_declares(
 def test_handlers_exist_where_the_template_points(template: dict[str, Any]) -> None:
     expected = {
         "RouterFunction": "functions/router/",
+        "RouterStreamFunction": "functions/router/",
         "HealthCheckerFunction": "functions/health_checker/",
     }
     props = functions(template)
     assert {name: p["CodeUri"] for name, p in props.items()} == expected
     for name, p in props.items():
+        if p["Handler"].endswith(".sh"):  # run by the web adapter's bootstrap (stream mode)
+            script = REPO / p["CodeUri"] / p["Handler"]
+            assert script.is_file() and script.stat().st_mode & 0o111, f"{name}: {script}"
+            continue
         module, attr = p["Handler"].rsplit(".", 1)
         path = REPO / p["CodeUri"] / f"{module}.py"
         assert path.is_file(), f"{name}: {path.relative_to(REPO)} is missing"

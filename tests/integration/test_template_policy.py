@@ -29,6 +29,7 @@ from tests.integration.template_support import (
     TEMPLATE,
     as_list,
     functions,
+    router_statements,
     statements,
 )
 from tests.support.cfn import REPO, load_template
@@ -78,7 +79,7 @@ TABLE_ARN = (
 
 def test_router_may_use_only_the_one_table_and_never_scan(template: dict[str, Any]) -> None:
     (table_statement,) = [
-        s for s in statements(functions(template)["RouterFunction"])
+        s for s in router_statements(template)
         if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
     ]  # fmt: skip
     assert set(table_statement["Action"]) == {
@@ -104,11 +105,13 @@ def test_health_checker_may_touch_only_upstream_partition_keys(template: dict[st
 
 
 def test_no_statement_grants_wildcard_actions_or_resources(template: dict[str, Any]) -> None:
-    for name, props in functions(template).items():
-        for statement in statements(props):
-            assert all("*" not in a for a in as_list(statement["Action"])), name
-            assert statement["Resource"] != "*", name
-            assert "dynamodb:Scan" not in as_list(statement["Action"]), name
+    granted = [(name, s) for name, props in functions(template).items() for s in statements(props)]
+    granted += [("RouterRole", s) for s in router_statements(template)]
+    assert len(granted) >= 4
+    for name, statement in granted:
+        assert all("*" not in a for a in as_list(statement["Action"])), name
+        assert statement["Resource"] != "*", name
+        assert "dynamodb:Scan" not in as_list(statement["Action"]), name
 
 
 # ------------------------------------------------------------------ schedule, DNS, monitoring
@@ -128,21 +131,36 @@ def test_latency_record_is_per_region_and_guarded_by_this_regions_own_health(
     record = resources["LatencyRecord"]["Properties"]
     assert record["Region"] == record["SetIdentifier"] == {"Ref": "AWS::Region"}
     assert record["HealthCheckId"] == {"Ref": "RegionHealthCheck"}
-    assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": "ApiDomain.RegionalDomainName"}
-    assert record["AliasTarget"]["HostedZoneId"] == {"Fn::GetAtt": "ApiDomain.RegionalHostedZoneId"}
+    # the regional domain of the mode's API: REST (stream) or HTTP (buffered)
+    assert record["AliasTarget"]["DNSName"] == {"Fn::If": [
+        "IsStream", {"Fn::GetAtt": "RestApiDomain.RegionalDomainName"},
+        {"Fn::GetAtt": "ApiDomain.RegionalDomainName"},
+    ]}  # fmt: skip
+    assert record["AliasTarget"]["HostedZoneId"] == {"Fn::If": [
+        "IsStream", {"Fn::GetAtt": "RestApiDomain.RegionalHostedZoneId"},
+        {"Fn::GetAtt": "ApiDomain.RegionalHostedZoneId"},
+    ]}  # fmt: skip
     check = resources["RegionHealthCheck"]["Properties"]["HealthCheckConfig"]
     assert check["Type"] == "HTTPS"
-    assert check["ResourcePath"] == "/health"
+    # the REST API's execute-api URL carries the stage; the HTTP API's $default stage does not
+    assert check["ResourcePath"] == {"Fn::If": ["IsStream", {"Fn::Sub": "/${Stage}/health"}, "/health"]}
     # this stack's execute-api host, never the shared name (which could be another region)
-    assert check["FullyQualifiedDomainName"] == {
-        "Fn::Sub": "${RouterApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
-    }
+    assert check["FullyQualifiedDomainName"] == {"Fn::If": [
+        "IsStream",
+        {"Fn::Sub": "${RouterRestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
+        {"Fn::Sub": "${RouterApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
+    ]}  # fmt: skip
     domain = resources["ApiDomain"]["Properties"]["DomainNameConfigurations"][0]
     assert domain["EndpointType"] == "REGIONAL"
+    rest = resources["RestApiDomain"]["Properties"]["EndpointConfiguration"]
+    assert rest == {"Types": ["REGIONAL"]}
 
 
 def dashboard_body(template: Mapping[str, Any]) -> dict[str, Any]:
-    text = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    text, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    # ${ApiDimensions} stands for a list of strings (the API's dimension names and values)
+    text = text.replace("${ApiDimensions}", '"ApiId", "x"')
+    assert "ApiDimensions" in variables
     body: dict[str, Any] = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
     return body
 

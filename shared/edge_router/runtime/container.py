@@ -47,6 +47,21 @@ T = TypeVar("T")
 #: The library's root logger: its records go out through the Powertools handler.
 LIBRARY_LOGGER = "edge_router"
 
+#: Loop turns taken before an invocation's request runs: enough for a peer's FIN that arrived
+#: while the container was frozen to be read and the pooled connection marked closed.
+SETTLE_TURNS = 2
+
+
+async def settle() -> None:
+    """Let I/O that arrived while the container was frozen be processed before a request runs.
+
+    An upstream that closed an idle keep-alive connection in the meantime is then seen as such,
+    and the connector opens a new connection instead of sending the request on a dead one (a
+    POST is never retried by aiohttp: it would cost a failed attempt, a failover and a breaker
+    failure)."""
+    for _ in range(SETTLE_TURNS):
+        await asyncio.sleep(0)
+
 
 class ContainerLoop:
     """One asyncio event loop for the life of a Lambda container."""

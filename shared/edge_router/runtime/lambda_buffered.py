@@ -21,7 +21,6 @@ of it (`buffered_streams=True`): a stream still running at the deadline ends wit
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,33 +41,23 @@ from ..health.store import HealthStore
 from ..keys.build import build_auth
 from ..keys.upstream import UpstreamKeys
 from . import snapstart
-from .container import ContainerLoop, open_container
+from .container import ContainerLoop, open_container, settle
 from .emf import EmfMetrics
 
 __all__ = ["RouterHandler", "build_router_handler"]
 
 
-#: Loop turns taken before the app runs: enough for a peer's FIN that arrived while the
-#: container was frozen to be read and the pooled connection marked closed.
-SETTLE_TURNS = 2
-
-
 def _invocation(app: ASGIApp, deps: Deps) -> ASGI:
     """The app as one invocation runs it on the container's loop.
 
-    Before: a few loop turns with no request in flight, so I/O that arrived while the container
-    was frozen is processed first. An upstream that closed an idle keep-alive connection in the
-    meantime is then seen as such, and the connector opens a new connection instead of sending
-    the request on a dead one (a POST is never retried by aiohttp: it would cost a failed
-    attempt, a failover and a breaker failure).
-    After: a wait for the health store's background writes (Lambda freezes the process as soon
+    Before: `container.settle()`, so I/O that arrived while the container was frozen is
+    processed first. After: a wait for the health store's background writes (Lambda freezes the process as soon
     as the handler returns).
     """
     sync = deps.sync
 
     async def invocation(scope: Scope, receive: Receive, send: Send) -> None:
-        for _ in range(SETTLE_TURNS):
-            await asyncio.sleep(0)
+        await settle()
         try:
             await app(scope, receive, send)
         finally:
