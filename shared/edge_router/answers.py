@@ -23,7 +23,7 @@ from .health.sync import HealthSync
 from .observability import CIRCUIT_OPENED, RATE_LIMITED, UPSTREAM_AUTH_FAILED, Metrics
 from .pricing import PriceBook
 from .registry import UpstreamRegistry
-from .reply import Reply, relay_stream, response_headers
+from .reply import KEEPALIVE, Reply, relay_stream, response_headers
 from .routing import breaker as br
 from .routing.outcome import Outcome, classify, is_json_type
 from .routing.retry import retry_after_s
@@ -200,7 +200,9 @@ class AnswerReader:
     ) -> Reply:
         ctx.upstream = upstream_id
         ctx.ttfb_ms = response.ttfb_s * 1000.0
-        rest = response.chunks(self.routing.first_byte_timeout_s)
+        # keep-alive comments while the upstream is silent; pointless when buffered (Mangum)
+        tick_s = 0.0 if self.buffered_streams else self.routing.stream_keepalive_s
+        rest = response.chunks(self.routing.first_byte_timeout_s, tick_s=tick_s, tick=KEEPALIVE)
         if self.buffered_streams:
             remaining = ctx.started + self.routing.deadline_s - self.clock.monotonic()
             rest = _until(rest, remaining)

@@ -26,6 +26,11 @@ def response_headers(upstream: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
     return out
 
 
+#: SSE comment sent after `routing.stream_keepalive_s` of upstream silence (SPEC §11): clients
+#: ignore it; it keeps idle timeouts between them and the router (API Gateway's) from firing.
+KEEPALIVE = b": keep-alive\n\n"
+
+
 @dataclass(slots=True)
 class Reply:
     """An upstream answer ready for the client: a whole body, or a stream."""

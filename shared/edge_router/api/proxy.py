@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from .. import errors
 from ..answers import Call
@@ -22,6 +22,7 @@ from ..reply import Reply
 from .deps import Deps
 from .dialects import ANTHROPIC, Endpoint
 from .limits import check_headers, check_limits
+from .relay import RelayResponse
 from .requests import parse_body, upstream_headers
 
 BodyReader = Callable[[int], Awaitable[bytes]]
@@ -116,5 +117,5 @@ async def handle(
 
 def to_response(reply: Reply) -> Response:
     if reply.stream is not None:
-        return StreamingResponse(reply.stream, status_code=reply.status, headers=dict(reply.headers))
+        return RelayResponse(reply.stream, status_code=reply.status, headers=reply.headers)
     return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))

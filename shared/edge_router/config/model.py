@@ -65,6 +65,7 @@ class Routing(_Frozen):
     retry_budget: Annotated[float, Field(ge=0, le=10)] = 0.2
     retry_budget_min_per_s: Annotated[float, Field(ge=0)] = 10
     max_model_fallbacks: Annotated[int, Field(ge=0, le=10)] = 2
+    stream_keepalive_s: NonNegativeSeconds = 15.0  # SSE comment after this much silence; 0 = off
 
 
 class Breaker(_Frozen):

@@ -31,14 +31,28 @@ class UpstreamResponse:
     body: bytes = b""  # the whole body (non-streamed), or the first chunk (streamed)
     _response: aiohttp.ClientResponse | None = field(default=None, repr=False)
 
-    async def chunks(self, idle_timeout_s: float) -> AsyncIterator[bytes]:
-        """The rest of a streamed body; raises `ConnectionReset` or `FirstByteTimeout`."""
+    async def chunks(
+        self, idle_timeout_s: float, *, tick_s: float = 0.0, tick: bytes = b""
+    ) -> AsyncIterator[bytes]:
+        """The rest of a streamed body; raises `ConnectionReset` or `FirstByteTimeout` (no
+        chunk for `idle_timeout_s`). With `tick_s` > 0, `tick` after each `tick_s` of silence,
+        so the caller can keep its own client's connection alive meanwhile."""
         assert self._response is not None
         content = self._response.content
+        loop = asyncio.get_running_loop()
+        tick_s = tick_s if tick and 0 < tick_s < idle_timeout_s else idle_timeout_s
         try:
             while True:
-                async with asyncio.timeout(idle_timeout_s):
-                    chunk = await content.readany()
+                idle_end = loop.time() + idle_timeout_s
+                chunk = None
+                while chunk is None:
+                    try:
+                        async with asyncio.timeout_at(min(loop.time() + tick_s, idle_end)):
+                            chunk = await content.readany()
+                    except TimeoutError:
+                        if loop.time() >= idle_end:
+                            raise
+                        yield tick  # silence: the caller's filler, not upstream data
                 if not chunk:
                     return
                 yield chunk
