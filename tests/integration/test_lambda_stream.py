@@ -95,6 +95,8 @@ def test_run_sh_streams_token_by_token_with_lambda_properties(
     assert ready_after < 30  # "within seconds": the bound only guards a loaded CI machine
     ready = httpx.get(f"{run_sh.url}/ready")
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    # the template's OpsEndpoints default (private) holds here too
+    assert httpx.get(f"{run_sh.url}/status").status_code == 404
     # config is read once per container: a broken file now changes nothing
     (tmp_path / "edge-router.yaml").write_text("upstreams: [broken", encoding="utf-8")
 

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.app import create_app
 from ..api.deps import Deps
+from ..api.ops_auth import ops_token
 from ..auth import Authenticator
 from ..build import build_deps
 from ..clock import Clock
@@ -128,7 +129,7 @@ def build_stream_app(
     if auth is None:
         auth, upstream_auth = build_auth(c.config, environ, store_client=c.client, clock=c.clock)
     deps = build_deps(c.config, clock=c.clock, store=c.store, metrics=c.metrics, auth=auth,
-                      upstream_auth=upstream_auth)
+                      upstream_auth=upstream_auth, ops_token=ops_token(c.config, environ))
     return StreamInvocation(create_app(deps), deps=deps, metrics=c.metrics, logger=c.logger)
 
 
