@@ -3,7 +3,8 @@
 Starts `edge-router simulate --profile fast` (one upstream) and `edge-router serve` in front of
 it, then drives both with the same load at 1 and 16 connections and prints p50/p99 latency,
 requests/s and the router's overhead, checked against SPEC §10's budgets. Then runs the Lambda
-benchmark if present. Figures are relative (router vs direct in one run), never absolute.
+benchmark if present, and the time-to-first-token table (`bench/ttft.py`). Figures are relative
+(router vs direct in one run), never absolute.
 """
 
 from __future__ import annotations
@@ -86,10 +87,11 @@ def main() -> int:
         from . import lambda_bench
 
         lambda_bench.main()
-    from . import cold_start
+    from . import cold_start, ttft  # ttft: time to first token, direct vs serve vs run.sh
 
     cold_ok = cold_start.main([]) == 0
-    return 0 if all(ok for *_, ok in checks) and cold_ok else 1
+    ttft_ok = ttft.run(samples=100, first_token_ms=50.0)
+    return 0 if all(ok for *_, ok in checks) and cold_ok and ttft_ok else 1
 
 
 if __name__ == "__main__":
