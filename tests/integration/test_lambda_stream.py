@@ -6,6 +6,7 @@ DynamoDB table on moto. The adapter itself and API Gateway cannot run here (no A
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -22,6 +23,7 @@ from tests.e2e.procs import free_ports
 from tests.integration.lambda_harness import write_config
 from tests.support.moto_dynamodb import REGION, MotoTable
 from tests.support.run_sh import RunSh, lambda_environ, template_environment
+from tests.support.tcp_proxy import CountingProxy
 from tests.support.token_upstream import TokenUpstream
 
 pytestmark = pytest.mark.integration
@@ -55,22 +57,42 @@ def ports() -> list[int]:
     return free_ports(3)  # router, the dead upstream, the token upstream
 
 
+def start_run_sh(
+    tmp_path: Path, table: MotoTable, ports: list[int], *, endpoint: str, **sections: Any
+) -> RunSh:
+    """run.sh with the template's environment; its health store is `table`, reached at
+    `endpoint` (moto, or a proxy in front of it)."""
+    router_port, dead_port, token_port = ports
+    raw = router_config(dead_port, token_port)
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    config = write_config(tmp_path / "edge-router.yaml", raw)
+    template_env = template_environment({
+        "ConfigPath": str(config), "HealthTableName": table.name,
+        "HealthTableRegion": table.region, "AuthMode": "passthrough",
+    })  # fmt: skip
+    return RunSh(lambda_environ(template_env, port=router_port, region=REGION,
+                                extra={"AWS_ENDPOINT_URL_DYNAMODB": endpoint}))
+
+
 @pytest.fixture
 def run_sh(tmp_path: Path, moto_table: MotoTable, ports: list[int]) -> Iterator[RunSh]:
-    router_port, dead_port, token_port = ports
-    config = write_config(tmp_path / "edge-router.yaml", router_config(dead_port, token_port))
-    template_env = template_environment({
-        "ConfigPath": str(config), "HealthTableName": moto_table.name,
-        "HealthTableRegion": moto_table.region, "AuthMode": "passthrough",
-        "UpstreamSecretArn": "",
-    })  # fmt: skip
-    environ = lambda_environ(template_env, port=router_port, region=REGION,
-                             extra={"AWS_ENDPOINT_URL_DYNAMODB": moto_table.endpoint_url})
-    process = RunSh(environ)
+    process = start_run_sh(tmp_path, moto_table, ports, endpoint=moto_table.endpoint_url)
     try:
         yield process
     finally:
         process.stop()
+
+
+class SlowWrites(CountingProxy):
+    """In front of moto: every `UpdateItem` reaches it `delay_s` late (a slow table)."""
+
+    delay_s = 0.5
+
+    async def relay(self, data: bytes, *, to_upstream: bool) -> bool:
+        if to_upstream and b"DynamoDB_20120810.UpdateItem" in data:
+            await asyncio.sleep(self.delay_s)
+        return True
 
 
 def test_the_template_runs_run_sh_under_the_adapter_with_ready_as_readiness() -> None:
@@ -145,3 +167,34 @@ def test_run_sh_streams_token_by_token_with_lambda_properties(
     assert opened[0]["function_request_id"] == LAMBDA_REQUEST_ID
     assert opened[0]["service"] == "edge-router"
 
+
+
+def test_a_table_write_a_request_began_is_done_before_its_last_byte(
+    tmp_path: Path, moto_table: MotoTable, ports: list[int]
+) -> None:
+    # GIVEN a table whose writes take half a second (the store may wait up to 2 s here), and a
+    # request that opens the dead upstream's circuit, then is answered at once by `tokens`
+    with TokenUpstream([0.0], port=ports[2]) as upstream:
+        proxy = upstream.call(SlowWrites("127.0.0.1", int(moto_table.endpoint_url.rsplit(":", 1)[1])).start())
+        process = start_run_sh(tmp_path, moto_table, ports, endpoint=f"http://127.0.0.1:{proxy.port}",
+                               health={"timeout_ms": 2000})
+        try:
+            process.wait_ready(timeout=30)
+            table = moto_table.client()
+            key = {"pk": {"S": f"{items.UPSTREAM_PREFIX}dead"}, "sk": {"S": f"observer#{REGION}"}}
+            client = openai.OpenAI(base_url=f"{process.url}/v1", api_key="sk-test", max_retries=0)
+            # WHEN the answer's last byte has arrived
+            started = time.monotonic()
+            answer = client.chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "hi"}],
+                extra_headers=ADAPTER_HEADERS,
+            )
+            took = time.monotonic() - started
+            item = table.get_item(TableName=moto_table.name, Key=key).get("Item")
+        finally:
+            process.stop()
+            upstream.call(proxy.close())
+    # THEN the circuit's write is already in the table (the response waited for it)
+    assert answer.choices[0].message.content == "tok0"
+    assert item is not None and item["state"] == {"S": "open"}, process.output()
+    assert took >= SlowWrites.delay_s
