@@ -14,7 +14,7 @@ from edge_router.api.app import create_app
 from edge_router.api.deps import Deps
 from edge_router.build import build_deps
 from edge_router.clock import Clock
-from edge_router.config import build_config
+from edge_router.config import Config, build_config
 from edge_router.simulator import Simulator
 from tests.e2e.procs import SHORT_ROUTING
 
@@ -58,15 +58,24 @@ def _config_dict(sim: Simulator) -> dict[str, Any]:
 
 
 @asynccontextmanager
+async def in_process(
+    config: Config, *, clock: Clock | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, Deps]]:
+    """The app built from `config`, called in process at http://router; the upstream pool is
+    closed afterwards."""
+    deps = build_deps(config, clock=clock, rng=random.Random(0))
+    transport = httpx.ASGITransport(app=create_app(deps))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
+        try:
+            yield client, deps
+        finally:
+            await deps.service.client.close()
+
+
+@asynccontextmanager
 async def routed(
     sim: Simulator, *, clock: Clock | None = None, region: str = "local", **sections: Any
 ) -> AsyncIterator[Routed]:
     config = build_config(sim_config(sim, **sections), region=region)
-    deps = build_deps(config, clock=clock, rng=random.Random(0))
-    app = create_app(deps)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
-        try:
-            yield Routed(client, deps, sim)
-        finally:
-            await deps.service.client.close()
+    async with in_process(config, clock=clock) as (client, deps):
+        yield Routed(client, deps, sim)

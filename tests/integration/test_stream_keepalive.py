@@ -3,7 +3,6 @@ sends `: keep-alive` comments, which SSE clients (the `openai` SDK) skip; 0 turn
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +10,8 @@ import httpx
 import openai
 import pytest
 
-from edge_router.api.app import create_app
-from edge_router.build import build_deps
 from edge_router.config import build_config
+from tests.integration.router_harness import in_process
 from tests.support.token_upstream import TokenUpstream
 
 pytestmark = pytest.mark.integration
@@ -29,13 +27,8 @@ async def router(upstream: TokenUpstream, keepalive_s: float) -> AsyncIterator[h
         "upstreams": [{"id": "tokens", "base_url": upstream.base_url}],
         "routing": {"stream_keepalive_s": keepalive_s, "first_byte_timeout_s": 5.0},
     })  # fmt: skip
-    deps = build_deps(config, rng=random.Random(0))
-    transport = httpx.ASGITransport(app=create_app(deps))
-    async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
-        try:
-            yield client
-        finally:
-            await deps.service.client.close()
+    async with in_process(config) as (client, _):
+        yield client
 
 
 async def test_silence_is_filled_with_keepalive_comments_the_sdk_skips() -> None:
