@@ -96,9 +96,18 @@ layer: requirements
 	    ARTIFACTS_DIR=$(CURDIR)/.build/layer/$$mode || exit 1; \
 	  $(PYTHON) infra/check_layer.py .build/layer/$$mode $$mode || exit 1; done
 
-build: requirements $(TOOLS_STAMP)
+# The SAM CLI of .venv-tools is installed on demand; another (`make build SAM=sam`, as
+# infra/deploy-all.sh passes its SAM_CLI) is used as it is.
+SAM_DEP = $(if $(filter $(TOOLS)/bin/sam,$(SAM)),$(TOOLS_STAMP))
+
+# Validates, builds both functions and both shared layers (whatever ResponseMode is deployed;
+# shared/Makefile builds the layers), then inspects the built layers as `make layer` does.
+build: requirements $(SAM_DEP)
 	$(SAM_ENV) $(SAM) validate --lint --region us-east-1
 	$(SAM_ENV) $(SAM) build
+	@for pair in buffered:Buffered stream:Stream; do \
+	  $(PYTHON) infra/check_layer.py .aws-sam/build/SharedLayer$${pair#*:} $${pair%%:*} \
+	    || exit 1; done
 
 sam-local: build
 	$(SAM_ENV) $(SAM) local start-api --env-vars env.json $(SAM_LOCAL_FLAGS)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deploy HolySheep Edge Router everywhere: the DynamoDB global table once, then one regional
-# stack per region (sam build once, then sam deploy --config-env <region> from samconfig.toml).
+# stack per region (`make build` once, then sam deploy --config-env <region> from samconfig.toml).
 # Safe to run again: unchanged stacks are left alone (--no-fail-on-empty-changeset).
 set -euo pipefail
 
@@ -13,7 +13,7 @@ Usage: infra/deploy-all.sh [options]
 Deploys, in this order:
   1. infra/global-table.yaml as stack TABLE_STACK in TABLE_REGION (aws cloudformation deploy),
      with a replica in every REPLICA_REGION;
-  2. sam build (once; the artifact is region-independent);
+  2. make build (once; the artifact is region-independent), as a developer builds;
   3. sam deploy --config-env <region> for every region in REGIONS, in the order given.
 
 Options:
@@ -28,7 +28,7 @@ Options:
   --table-name NAME       table name (default: edge-router-health); must equal
                           HealthTableName in samconfig.toml
   --skip-table            do not deploy the global table stack
-  --skip-build            do not run sam build (use the existing .aws-sam/build)
+  --skip-build            do not run make build (use the existing .aws-sam/build)
   --dry-run               print every command, in order, instead of running it
   -h, --help              show this help
 
@@ -132,9 +132,10 @@ if ((!skip_table)); then
     --no-fail-on-empty-changeset
 fi
 
-# 2. One build for every region.
+# 2. One build for every region, exactly as `make build` does it (layers from uv.lock with
+#    bytecode via shared/Makefile, validation, the python3.12 toolchain), with this SAM CLI.
 if ((!skip_build)); then
-  run "$sam_cli" build
+  run make build SAM="$sam_cli"
 fi
 
 # 3. Every region, in order.

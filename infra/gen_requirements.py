@@ -13,7 +13,8 @@ with hashes, for `shared/Makefile` (`pip install --require-hashes`):
   h11 and uvicorn[standard]'s watchfiles, websockets, python-dotenv), no Prometheus client
   (`serve`'s /metrics sink; the Lambda emits EMF);
 - `stream`: uvicorn with uvloop and httptools (run.sh serves the app under the web adapter); no
-  Mangum, and none of the never-imported extras (file watcher, websockets, dotenv).
+  Mangum, no Prometheus client, and none of the never-imported extras (file watcher,
+  websockets, dotenv).
 `requirements.txt` is the buffered set without hashes, for SAM's own python3.12 builder.
 
     python infra/gen_requirements.py            # rewrite the files
@@ -36,7 +37,7 @@ SHARED = ROOT / "shared"
 #: Packages (with what only they need) that each layer leaves out: `uv export --prune`.
 PRUNED = {
     "buffered": ("uvicorn", "prometheus-client"),
-    "stream": ("watchfiles", "websockets", "python-dotenv", "mangum"),
+    "stream": ("watchfiles", "websockets", "python-dotenv", "mangum", "prometheus-client"),
 }
 #: file name -> (mode, with hashes)
 FILES = {

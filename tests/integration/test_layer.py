@@ -43,15 +43,14 @@ NOT_IMPORTED = {
 #: The same, per mode.
 NOT_IMPORTED_IN = {
     "buffered": NOT_IMPORTED,
-    "stream": {**NOT_IMPORTED, "h11": "uvicorn's pure-Python HTTP parser; httptools is used",
-               "prometheus_client": "serve's /metrics sink (runtime/serve.build_serve_app)"},
+    "stream": {**NOT_IMPORTED, "h11": "uvicorn's pure-Python HTTP parser; httptools is used"},
 }
 #: What each mode's functions import: both handlers, and the lazily built FastAPI routes.
 IMPORTS = {
     "buffered": ("functions.router.handler", "functions.health_checker.handler",
                  "edge_router.api.app"),
-    "stream": ("functions.health_checker.handler", "edge_router.api.app", "uvicorn",
-               "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl"),
+    "stream": ("functions.health_checker.handler", "edge_router.runtime.lambda_stream",
+               "uvicorn", "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl"),
 }  # fmt: skip
 
 _IMPORT_ALL = """

@@ -82,17 +82,23 @@ def test_layer_requirements_are_exported_from_the_lock(name: str, mode: str, has
 
 
 def test_layer_pins_are_the_locked_versions() -> None:
-    """Independent of uv's exporter: every pin in the layer's file is the lock's version, and
-    every runtime dependency of the project is pinned there."""
+    """Independent of uv's exporter: every pin in the layers' files is the lock's version, and
+    every runtime dependency of the project is pinned in one of them, but for those both
+    layers leave out on purpose (`gen_requirements.PRUNED`: `serve`'s alone)."""
     lock = locked_versions()
-    layer = pinned((REPO / "shared" / "requirements-stream.txt").read_text(encoding="utf-8"))
-    assert layer, "no pins in shared/requirements-stream.txt"
-    assert {name: version for name, version in layer.items()
+    layers: dict[str, str] = {}
+    for mode in ("buffered", "stream"):
+        pins = pinned((REPO / "shared" / f"requirements-{mode}.txt").read_text(encoding="utf-8"))
+        assert pins, f"no pins in shared/requirements-{mode}.txt"
+        layers.update(pins)
+    assert {name: version for name, version in layers.items()
             if version not in lock.get(name, set())} == {}  # fmt: skip
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = {normalize(re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0])
                 for dep in project["dependencies"]}  # fmt: skip
-    assert declared - {"mangum"} <= set(layer), declared - set(layer)  # stream: no Mangum
+    pruned = gen_requirements().PRUNED
+    serve_only = {normalize(n) for n in pruned["buffered"]} & {normalize(n) for n in pruned["stream"]}
+    assert declared - serve_only <= set(layers), declared - set(layers)
 
 
 def test_the_test_venv_runs_the_locked_versions() -> None:

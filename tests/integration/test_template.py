@@ -324,17 +324,20 @@ def test_layers_build_the_library_and_the_config_for_python312_arm64(
     template: dict[str, Any],
 ) -> None:
     resources = template["Resources"]
-    assert template["Globals"]["Function"]["Layers"] == [
-        {"Ref": "SharedLayer"},
-        {"Ref": "ConfigLayer"},
-    ]
-    for name, content in [("SharedLayer", "shared/"), ("ConfigLayer", "config/")]:
-        layer = resources[name]
-        assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
-        assert layer["Properties"]["ContentUri"] == content
-        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    shared = {"SharedLayerBuffered": "requirements-buffered.txt",
+              "SharedLayerStream": "requirements-stream.txt"}  # fmt: skip
+    for name in shared:  # built by shared/Makefile (test_template_hardening.py, test_layer.py)
+        assert resources[name]["Metadata"] == {"BuildMethod": "makefile",
+                                               "BuildArchitecture": "arm64"}  # fmt: skip
+    layer = resources["ConfigLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
+    for name in [*shared, "ConfigLayer"]:
+        props = resources[name]["Properties"]
+        assert props["ContentUri"] == ("config/" if name == "ConfigLayer" else "shared/")
+        assert props["CompatibleArchitectures"] == ["arm64"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
     assert (REPO / "shared" / "edge_router" / "__init__.py").is_file()
-    assert (REPO / "shared" / "requirements.txt").is_file()
+    assert all((REPO / "shared" / f).is_file() for f in shared.values())
 
 
 # --------------------------------------------------------------------------- packaged config

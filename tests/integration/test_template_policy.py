@@ -19,6 +19,7 @@ import pytest
 
 from edge_router import observability
 from edge_router.health import items
+from edge_router.keys.dynamodb import KEY_PREFIX
 from edge_router.runtime.emf import EmfMetrics
 from tests.integration.template_support import (
     DEPLOY_ALL,
@@ -82,11 +83,13 @@ def test_router_may_use_only_the_one_table_and_never_scan(template: dict[str, An
         s for s in router_statements(template)
         if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
     ]  # fmt: skip
+    # SPEC §14: what the code calls, nothing more (no Query, PutItem, DeleteItem, Scan)
     assert set(table_statement["Action"]) == {
-        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-        "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
-    }  # fmt: skip
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert table_statement["Resource"]["Fn::Sub"][0] == TABLE_ARN
+    # the prefixes the code reads and writes under (health items, key hashes, usage)
+    assert table_statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
+        f"{items.UPSTREAM_PREFIX}*", f"{KEY_PREFIX}*", "usage#*"]}}
 
 
 def test_health_checker_may_touch_only_upstream_partition_keys(template: dict[str, Any]) -> None:
@@ -94,9 +97,7 @@ def test_health_checker_may_touch_only_upstream_partition_keys(template: dict[st
         s for s in statements(functions(template)["HealthCheckerFunction"])
         if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
     ]  # fmt: skip
-    assert set(table_statement["Action"]) == {
-        "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-    }  # fmt: skip
+    assert set(table_statement["Action"]) == {"dynamodb:UpdateItem"}  # it only writes probes
     assert table_statement["Resource"]["Fn::Sub"][0] == TABLE_ARN
     # The prefix the code writes under, so a renamed prefix fails here before it fails in AWS.
     assert table_statement["Condition"] == {
@@ -129,7 +130,8 @@ def test_latency_record_is_per_region_and_guarded_by_this_regions_own_health(
 ) -> None:
     resources = template["Resources"]
     record = resources["LatencyRecord"]["Properties"]
-    assert record["Region"] == record["SetIdentifier"] == {"Ref": "AWS::Region"}
+    assert record["Region"] == {"Ref": "AWS::Region"}
+    assert record["SetIdentifier"] == {"Fn::Sub": "${AWS::Region}-${Stage}"}  # unique per stage
     assert record["HealthCheckId"] == {"Ref": "RegionHealthCheck"}
     # the regional domain of the mode's API: REST (stream) or HTTP (buffered)
     assert record["AliasTarget"]["DNSName"] == {"Fn::If": [
@@ -321,7 +323,7 @@ def test_deploy_all_dry_run_deploys_the_table_first_then_every_region_in_order()
     assert [f"ReplicaRegion{i}={r}" for i, r in enumerate(REGIONS, 1)] == [
         a for a in table if a.startswith("ReplicaRegion")
     ]
-    assert build == ["sam", "build"]
+    assert build == ["make", "build", "SAM=sam"]  # the build `make build` runs
     assert [c[:2] for c in regional] == [["sam", "deploy"]] * len(REGIONS)
     assert [c[c.index("--config-env") + 1] for c in regional] == REGIONS
     assert all("--no-fail-on-empty-changeset" in c for c in regional)
@@ -331,7 +333,7 @@ def test_deploy_all_regions_option_and_validation() -> None:
     one = dry_run("--skip-table", "--regions", "ap-northeast-2")
     assert one.returncode == 0, one.stderr
     assert one.stdout.splitlines() == [
-        "sam build",
+        "make build SAM=sam",
         "sam deploy --config-env ap-northeast-2 --no-fail-on-empty-changeset",
     ]
     unknown = dry_run("--regions", "eu-west-1")

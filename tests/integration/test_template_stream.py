@@ -101,14 +101,16 @@ def test_stream_mode_is_a_regional_rest_api_streaming_every_path_to_run_sh(
         assert integration["type"] == "aws_proxy"
         assert integration["responseTransferMode"] == "STREAM"
         uri = resolve_ifs(integration["uri"], {"IsStream": True})["Fn::Sub"]
-        assert "/2021-11-15/functions/${RouterStreamFunction.Arn}/response-streaming-invocations" in uri
+        # the `live` alias (AutoPublishAlias), not $LATEST
+        assert "/2021-11-15/functions/${RouterStreamFunctionAliaslive}/response-streaming-invocations" in uri
         find = integration["timeoutInMillis"]["Fn::FindInMap"]
         assert find == ["RequestTimeout", {"Ref": "RequestTimeoutSeconds"}, "Millis"]
         default = str(template["Parameters"]["RequestTimeoutSeconds"]["Default"])
         assert mapping[default]["Millis"] == 300_000
     # API Gateway may invoke it (one permission per path), and the API is deployed to the stage
     permissions = of_type(resources, "AWS::Lambda::Permission")
-    assert sum(p["FunctionName"] == {"Ref": "RouterStreamFunction"} for p in permissions.values()) == 2
+    assert sum(p["FunctionName"] == {"Ref": "RouterStreamFunctionAliaslive"}
+               for p in permissions.values()) == 2  # fmt: skip
     ((_stage_name, stage),) = of_type(resources, "AWS::ApiGateway::Stage").items()
     assert stage["StageName"] == {"Ref": "Stage"}
     assert stage["RestApiId"] == {"Ref": api_name}
@@ -153,7 +155,8 @@ def test_the_custom_domain_latency_record_and_health_check_follow_the_mode(
     resources = created(translated[mode], {"ResponseMode": mode, **DOMAIN, **ZONE})
     record = of_type(resources, "AWS::Route53::RecordSet")["LatencyRecord"]
     check = of_type(resources, "AWS::Route53::HealthCheck")["RegionHealthCheck"]["HealthCheckConfig"]
-    assert record["SetIdentifier"] == record["Region"] == {"Ref": "AWS::Region"}
+    assert record["Region"] == {"Ref": "AWS::Region"}
+    assert record["SetIdentifier"] == {"Fn::Sub": "${AWS::Region}-${Stage}"}  # unique per stage
     if mode == "stream":
         domain = of_type(resources, "AWS::ApiGateway::DomainName")["RestApiDomain"]
         assert domain["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
