@@ -83,3 +83,10 @@ def test_long_headers_that_stay_here_pass_until_the_total_cap() -> None:
         check_headers(headers(("x-big", "a" * 70_000)))
     with pytest.raises(HeadersTooLarge):
         check_headers(headers(*[(f"x-{i}", "v" * 100) for i in range(700)]))
+
+
+
+def test_the_header_total_follows_limits_max_header_bytes() -> None:
+    check_headers(headers(("x-big", "a" * 3000)), 4096)
+    with pytest.raises(HeadersTooLarge, match="4096-byte"):
+        check_headers(headers(("x-big", "a" * 5000)), 4096)

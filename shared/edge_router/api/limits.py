@@ -34,7 +34,12 @@ class HeadersTooLarge(errors.RouterError):
     default_message: ClassVar[str] = "The request headers are too large."
 
 
-def check_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
+def check_headers(
+    headers: Sequence[tuple[bytes, bytes]], max_bytes: int = MAX_HEADERS_BYTES
+) -> None:
+    """431 past `max_bytes` in all (`limits.max_header_bytes`; `serve`'s parser refuses such a
+    head before the app sees it, this covers the Lambda modes), or one upstream-bound header
+    over 8000 bytes."""
     total = 0
     for name, value in headers:
         total += len(name) + len(value) + 4
@@ -43,8 +48,8 @@ def check_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
                 f"The '{name.decode('latin-1')}' header is over the "
                 f"{MAX_FORWARDED_HEADER_BYTES}-byte limit."
             )
-    if total > MAX_HEADERS_BYTES:
-        raise HeadersTooLarge(f"The request headers are over the {MAX_HEADERS_BYTES}-byte limit.")
+    if total > max_bytes:
+        raise HeadersTooLarge(f"The request headers are over the {max_bytes}-byte limit.")
 
 #: field -> (the Limits attribute that caps it, smallest valid value); on chat and completions.
 _COUNTS = {

@@ -75,7 +75,7 @@ async def handle(
     query: bytes = b"",
 ) -> Reply:
     limit = deps.config.limits.max_body_bytes
-    check_headers(headers)
+    check_headers(headers, deps.config.limits.max_header_bytes)
     check_content_length(_header(headers, b"content-length"), limit)
     principal, credential = await _authenticate(deps, endpoint, headers)
     forward = upstream_headers(headers, request_id=ctx.request_id, credential=credential)
