@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import MissingApiKey
+from .limits.windows import KeyLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,8 @@ class Principal:
     name: str
     models: frozenset[str] = frozenset()  # empty = every model
     forward_authorization: str | None = None
+    key_id: str | None = None  # keys mode: the key's id (first 16 hex digits of its hash)
+    limits: KeyLimits | None = None  # keys mode: rpm, tpm, budget_usd (SPEC §13)
 
     def allows(self, model: str) -> bool:
         return not self.models or model in self.models

@@ -15,6 +15,8 @@ from .config import Config
 from .health.memory import MemoryHealthStore
 from .health.store import HealthStore
 from .health.sync import HealthSync
+from .limits.build import build_limiter
+from .limits.store import LimitsStore
 from .observability import CountingMetrics, Metrics
 from .pricing import PriceBook
 from .registry import UpstreamRegistry
@@ -54,6 +56,7 @@ def build_deps(
     rng: random.Random | None = None,
     buffered_streams: bool = False,
     ops_token: str | None = None,
+    limits_store: LimitsStore | None = None,
 ) -> Deps:
     clock = clock or SystemClock()
     client = client or build_client(config)
@@ -94,4 +97,5 @@ def build_deps(
         clock=clock,
         ops=OpsGuard(config, auth=auth, token=ops_token),
         sync=sync,
+        limiter=build_limiter(config, clock=clock, metrics=metrics, store=limits_store),
     )

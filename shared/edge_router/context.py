@@ -24,3 +24,9 @@ class RequestContext:
     cost_usd: Decimal | None = None
     cost_header: bool = False
     budget_exhausted: bool = False  # the retry budget refused a retry (one metric per request)
+    # keys mode (SPEC §13): the key's id, whether the request was admitted past its limits,
+    # the model its usage is booked under, and the x-ratelimit-* headers of a limited key
+    key_id: str | None = None
+    admitted: bool = False
+    usage_model: str | None = None
+    rate_headers: list[tuple[bytes, bytes]] | None = None

@@ -13,6 +13,9 @@
     ├── RequestTooLarge              413 invalid_request_error / request_too_large
     ├── UpstreamRejected             4xx invalid_request_error / upstream_rejected_request
     ├── RateLimited                  429 rate_limit_error / rate_limited      (Retry-After)
+    ├── KeyRequestsExceeded          429 requests / rate_limit_exceeded        (Retry-After; §13)
+    ├── KeyTokensExceeded            429 tokens / rate_limit_exceeded          (Retry-After; §13)
+    ├── InsufficientQuota            429 insufficient_quota / insufficient_quota (x-should-retry: false)
     ├── AllUpstreamsFailed           502 upstream_error / all_upstreams_failed
     ├── NoUpstreamAvailable          503 upstream_error / no_upstream_available (Retry-After)
     └── DeadlineExceeded             504 timeout_error / deadline_exceeded
@@ -124,6 +127,30 @@ class UpstreamRejected(RouterError):
 class RateLimited(RouterError):
     status_code, error_type, code = 429, "rate_limit_error", "rate_limited"
     default_message = "Every upstream is rate-limiting this request; retry after the given time."
+
+
+class KeyRequestsExceeded(RouterError):
+    """The router key's `rpm` is used up for this minute (SPEC §13)."""
+
+    status_code, error_type, code = 429, "requests", "rate_limit_exceeded"
+    default_message = "Rate limit reached for this API key (requests per minute)."
+
+
+class KeyTokensExceeded(RouterError):
+    """The router key's `tpm` is used up for this minute (SPEC §13)."""
+
+    status_code, error_type, code = 429, "tokens", "rate_limit_exceeded"
+    default_message = "Rate limit reached for this API key (tokens per minute)."
+
+
+class InsufficientQuota(RouterError):
+    """The router key's monthly `budget_usd` is spent: waiting will not help (SPEC §13)."""
+
+    status_code, error_type, code = 429, "insufficient_quota", "insufficient_quota"
+    default_message = (
+        "This API key has spent its monthly budget. Ask the router's operator to raise it."
+    )
+    should_retry = False
 
 
 class AllUpstreamsFailed(RouterError):

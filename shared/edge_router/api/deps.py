@@ -9,6 +9,7 @@ from ..catalog import ModelCatalog
 from ..clock import Clock
 from ..config import Config
 from ..health.sync import HealthSync
+from ..limits.limiter import Limiter
 from ..observability import Metrics
 from ..pricing import PriceBook
 from ..registry import UpstreamRegistry
@@ -28,3 +29,4 @@ class Deps:
     clock: Clock
     ops: OpsGuard
     sync: HealthSync | None = None
+    limiter: Limiter | None = None  # keys mode: per-key limits and usage (SPEC §13)

@@ -101,6 +101,7 @@ class EdgeMiddleware:
         self.clock = deps.clock
         self.metrics = deps.metrics
         self.on_done = on_done
+        self.limiter = deps.limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,7 +116,10 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 ctx.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *self._edge_headers(ctx)]
+                headers = message.get("headers", ())
+                if ctx.rate_headers is not None:  # a limited key: its limits, not the upstream's
+                    headers = [h for h in headers if not h[0].startswith(b"x-ratelimit-")]
+                message["headers"] = [*headers, *self._edge_headers(ctx)]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 await send(message)
                 self._finish(scope, ctx)
@@ -143,6 +147,9 @@ class EdgeMiddleware:
                     "type": "http.response.body",
                     "body": orjson.dumps(wire_for_path(scope["path"]).error_body(error)),
                 })
+        finally:
+            if ctx.admitted and self.limiter is not None:  # e.g. the client went away mid-stream
+                self.limiter.account(ctx)
 
     async def _proxy(
         self, endpoint: Endpoint, ctx: RequestContext, scope: Scope, receive: Receive,
@@ -173,6 +180,8 @@ class EdgeMiddleware:
                 headers.append((b"x-edge-model", header_safe(ctx.answered_model)))
         if ctx.cost_header and ctx.cost_usd is not None:
             headers.append((b"x-edge-cost-usd", format_usd(ctx.cost_usd).encode()))
+        if ctx.rate_headers:
+            headers += ctx.rate_headers
         return headers
 
     def _finish(self, scope: Scope, ctx: RequestContext) -> None:
@@ -194,5 +203,7 @@ class EdgeMiddleware:
             cost_usd=ctx.cost_usd,
         )
         self.metrics.request(record)
+        if ctx.admitted and self.limiter is not None:
+            self.limiter.account(ctx)
         if self.on_done is not None:
             self.on_done(ctx)

@@ -1,8 +1,8 @@
 """The proxy request path, shared by the FastAPI routes and the middleware's fast path.
 
 `handle()` runs SPEC §3's checks in order (headers 431 → Content-Length 413 → credential 401 →
-body 413 → JSON 400 → fields 400 → model allowed 403) for any `Endpoint` of `api/dialects` and
-hands a `Call` to `RouterService`;
+body 413 → JSON 400 → fields 400 → model allowed 403 → the key's limits 429, §13) for any
+`Endpoint` of `api/dialects` and hands a `Call` to `RouterService`;
 `to_response` turns the `Reply` into a Starlette response. Both are transport-agnostic: the caller supplies
 the raw headers and a body reader, so the hot path can skip the framework's per-request layers.
 """
@@ -66,6 +66,17 @@ async def _authenticate(
     return principal, ("authorization", principal.forward_authorization)
 
 
+async def _admit(
+    deps: Deps, ctx: RequestContext, principal: Principal, model: str | None
+) -> None:
+    """The key's limits (SPEC §13): 429 before any upstream call; nothing awaited for a key
+    without limits. An admitted request is accounted for when it ends (`Limiter.account`)."""
+    ctx.key_id, ctx.usage_model = principal.key_id, model
+    if principal.limits is not None and deps.limiter is not None:
+        await deps.limiter.admit(principal, ctx)
+    ctx.admitted = True
+
+
 async def handle(
     deps: Deps,
     ctx: RequestContext,
@@ -83,6 +94,7 @@ async def handle(
         if not _QUERY.match(query):
             raise errors.InvalidField("The query string is not valid.")
         path = endpoint.path + ("?" + query.decode("ascii") if query else "")
+        await _admit(deps, ctx, principal, None)
         stream = b"stream=true" in query
         call = Call(path=path, method=endpoint.method, body=None, model=None, stream=stream,
                     headers=forward, wire=endpoint.wire, stateful=True,
@@ -99,6 +111,7 @@ async def handle(
         raise errors.ModelNotAllowed(
             f"This API key may not use the model '{model}'.", param="model"
         )
+    await _admit(deps, ctx, principal, model)
     call = Call(
         path=endpoint.path,
         method="POST",

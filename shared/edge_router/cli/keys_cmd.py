@@ -1,6 +1,8 @@
-"""`edge-router keys create|list|revoke`: manage router keys for keys mode (SPEC §7).
+"""`edge-router keys create|update|list|revoke`: manage router keys for keys mode (SPEC §7, §13).
 
     edge-router keys create --name alice --models gpt-4.1,deepseek-v3.2 --config router.yaml
+    edge-router keys create --name app --rpm 60 --tpm 100000 --budget-usd 50 --config router.yaml
+    edge-router keys update --name app --rpm 120          # other limits stay as they are
     edge-router keys list --config router.yaml
     edge-router keys revoke --name alice --config router.yaml
     edge-router keys create --name ci --table edge-router-health     # the Lambda deployment's
@@ -19,6 +21,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from ..config import ConfigError, env, load_config
 from ..keys.build import keys_file_path
 from ..keys.store import FileKeyStore, KeyExists, KeyNotFound, KeyStore, KeyStoreError
 from ..keys.tokens import KeyRecord, check_name, generate_key, hash_key, short_hash
+from ..limits.windows import KeyLimits
 
 _STORE_HELP = (
     "Keys live in auth.keys_file of --config (relative paths are relative to the config "
@@ -40,6 +44,34 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keys-file", help="override auth.keys_file")
     parser.add_argument("--table", help="use this DynamoDB table instead of the keys file")
     parser.add_argument("--table-region", help="AWS region of --table's replica")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative (0 = unlimited)")
+    return value
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in USD") from exc
+    if not value.is_finite() or value < 0 or value.adjusted() > 12:
+        raise argparse.ArgumentTypeError("must be an amount from 0 (unlimited) up")
+    return value
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rpm", type=_count, help="requests per minute (0 = unlimited)")
+    parser.add_argument("--tpm", type=_count,
+                        help="prompt + completion tokens per minute (0 = unlimited)")
+    parser.add_argument("--budget-usd", type=_usd,
+                        help="USD per UTC calendar month (0 = unlimited)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,9 +90,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--name", required=True, help="unique name, [A-Za-z0-9._-]{1,64}")
     create.add_argument("--models", default="",
                         help="comma-separated models the key may use (default: every model)")
+    _limit_options(create)
     _store_options(create)
     create.set_defaults(func=run_create)
-    listing = inner.add_parser("list", help="list keys: name, created, models, status",
+    update = inner.add_parser(
+        "update",
+        help="change a key's rpm, tpm or budget",
+        description="Change the limits of the active key NAME; limits not given stay as they "
+        "are. A running `serve` applies them at once; a warm Lambda container within 60 s.",
+    )
+    update.add_argument("--name", required=True, help="name of the key to change")
+    _limit_options(update)
+    _store_options(update)
+    update.set_defaults(func=run_update)
+    listing = inner.add_parser("list", help="list keys: name, created, status, limits, models",
                                description="List keys (never the keys, nor full hashes).")
     listing.add_argument("--json", action="store_true", help="print JSON")
     _store_options(listing)
@@ -128,14 +171,46 @@ def run_create(args: argparse.Namespace) -> int:
             raise _Fail(str(exc), 2) from exc
         key = generate_key()
         models = _models(args.models)
-        store.create(KeyRecord(name, hash_key(key), round(time.time(), 3), models))
+        limits = _limits(args, KeyLimits())
+        store.create(KeyRecord(name, hash_key(key), round(time.time(), 3), models,
+                               limits=limits))
         print(key, flush=True)
         scope = ", ".join(models) if models else "every model"
-        print(f"created key '{name}' ({scope}) in {where}. This is the only time the key is "
-              "shown: only its SHA-256 hash is stored.", file=sys.stderr)
+        print(f"created key '{name}' ({scope}; {_describe(limits)}) in {where}. This is the "
+              "only time the key is shown: only its SHA-256 hash is stored.", file=sys.stderr)
         return 0
 
     return _run(args, create)
+
+
+def _limits(args: argparse.Namespace, base: KeyLimits) -> KeyLimits:
+    return KeyLimits(
+        rpm=base.rpm if args.rpm is None else args.rpm,
+        tpm=base.tpm if args.tpm is None else args.tpm,
+        budget_usd=base.budget_usd if args.budget_usd is None else args.budget_usd,
+    )
+
+
+def _describe(limits: KeyLimits) -> str:
+    if not limits.any:
+        return "no limits"
+    parts = [f"rpm {limits.rpm}" if limits.rpm else "", f"tpm {limits.tpm}" if limits.tpm else "",
+             f"budget ${limits.budget_usd}/month" if limits.budget_usd else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def run_update(args: argparse.Namespace) -> int:
+    def update(store: KeyStore, where: str) -> int:
+        if args.rpm is None and args.tpm is None and args.budget_usd is None:
+            raise _Fail("nothing to change: give --rpm, --tpm or --budget-usd", 2)
+        current = next((r for r in store.records() if r.name == args.name and r.active), None)
+        if current is None:
+            raise KeyNotFound(f"no active key named {args.name!r}")
+        record = store.update_limits(args.name, _limits(args, current.limits))
+        print(f"updated key '{record.name}' in {where}: {_describe(record.limits)}")
+        return 0
+
+    return _run(args, update)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -154,6 +229,9 @@ def run_list(args: argparse.Namespace) -> int:
                 "status": "active" if r.active else "revoked",
                 "revoked": _iso(r.revoked_at),
                 "hash_prefix": short_hash(r.key_hash),
+                "rpm": r.limits.rpm,
+                "tpm": r.limits.tpm,
+                "budget_usd": str(r.limits.budget_usd),
             }
             for r in store.records()
         ]
@@ -163,11 +241,14 @@ def run_list(args: argparse.Namespace) -> int:
         if not rows:
             print(f"no keys in {where}")
             return 0
-        print(f"{'NAME':<24} {'CREATED':<21} {'STATUS':<8} {'HASH':<10} MODELS")
+        print(f"{'NAME':<24} {'CREATED':<21} {'STATUS':<8} {'HASH':<10} {'RPM':>7} {'TPM':>9} "
+              f"{'BUDGET/MO':>10}  MODELS")
         for row in rows:
             models = ",".join(row["models"]) or "*"
+            budget = "-" if Decimal(row["budget_usd"]) == 0 else f"${row['budget_usd']}"
             print(f"{row['name']:<24} {row['created']:<21} {row['status']:<8} "
-                  f"{row['hash_prefix'] + '…':<10} {models}")
+                  f"{row['hash_prefix'] + '…':<10} {row['rpm'] or '-':>7} {row['tpm'] or '-':>9} "
+                  f"{budget:>10}  {models}")
         return 0
 
     return _run(args, listing)

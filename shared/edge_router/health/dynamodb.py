@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from ..config.model import Health
 
-__all__ = ["MAX_TIMEOUT_S", "DynamoHealthStore", "build_client"]
+__all__ = ["MAX_TIMEOUT_S", "DynamoHealthStore", "build_client", "describe_error"]
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ def build_client(
         raise HealthStoreError(f"cannot build a DynamoDB client: {exc}") from exc
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}"
@@ -159,7 +159,7 @@ class DynamoHealthStore:
             return await loop.run_in_executor(self._executor, call)
         except _BOTO_ERRORS as exc:
             raise HealthStoreError(
-                f"DynamoDB {operation} on {self.table} failed: {_describe(exc)}"
+                f"DynamoDB {operation} on {self.table} failed: {describe_error(exc)}"
             ) from exc
 
     async def _update(self, update: items.Update) -> None:

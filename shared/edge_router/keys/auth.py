@@ -22,7 +22,7 @@ from .. import errors
 from ..auth import Principal, bearer_token
 from ..clock import Clock
 from .store import KeyLookup, KeyStoreError
-from .tokens import MAX_TOKEN_CHARS, PREFIX, KeyRecord, hash_key
+from .tokens import MAX_TOKEN_CHARS, PREFIX, KeyRecord, hash_key, key_id
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ class KeysAuth:
         if record is None:
             log.debug("refused an unknown or revoked router key")
             raise errors.InvalidApiKey()
-        return Principal(name=record.name, models=frozenset(record.models))
+        return Principal(
+            name=record.name, models=frozenset(record.models), key_id=key_id(record.key_hash),
+            limits=record.limits if record.limits.any else None,
+        )
 
     async def lookup(self, key_hash: str) -> KeyRecord | None:
         now = self.clock.monotonic()

@@ -1,7 +1,10 @@
 """Router keys in the shared health table (SPEC §7), for the Lambda router.
 
-    pk = "key#<sha256>"   sk = "key"          name, created_at, models     (what `find` reads)
-    pk = "keys"           sk = "name#<name>"  name, key_hash, created_at, models, revoked_at
+    pk = "key#<sha256>"   sk = "key"          name, created_at, models, rpm, tpm, budget_usd
+    pk = "keys"           sk = "name#<name>"  the same, and key_hash, revoked_at
+
+`rpm`, `tpm` and `budget_usd` (SPEC §13) live on both items: `find` reads them with the key, so
+a limited key costs no extra read; `update_limits` changes both in one transaction.
 
 The router reads one item per lookup, with `GetItem` on the hash: never a `Scan`, and never the
 index. The index partition is for the CLI: `keys list` is one `Query`, `keys revoke --name` finds
@@ -13,13 +16,15 @@ TTL never removes a key. The health checker's role is limited to `upstream#*` pa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .store import KeyExists, KeyNotFound, KeyStoreError
+from ..limits.windows import KeyLimits
+from .store import KeyExists, KeyNotFound, KeyStoreError, parse_limits
 from .tokens import KeyRecord, is_hash, same_hash
 
 if TYPE_CHECKING:
@@ -52,6 +57,24 @@ def _models(item: Item) -> tuple[str, ...]:
 def _number(item: Item, name: str) -> float | None:
     value = item.get(name, {}).get("N")
     return None if value is None else float(value)
+
+
+def _limits(item: Item) -> KeyLimits:
+    def raw(name: str) -> str | None:
+        return item.get(name, {}).get("N")
+
+    try:
+        return parse_limits(raw("rpm"), raw("tpm"), raw("budget_usd"))
+    except ValueError as exc:
+        raise KeyStoreError(f"a key item has malformed limits ({exc})") from exc
+
+
+def _limit_values(limits: KeyLimits) -> Item:
+    return {
+        "rpm": {"N": str(limits.rpm)},
+        "tpm": {"N": str(limits.tpm)},
+        "budget_usd": {"N": str(limits.budget_usd)},
+    }
 
 
 def _error(exc: Exception) -> str:
@@ -101,6 +124,7 @@ class DynamoKeyStore:
             key_hash=key_hash,
             created_at=_number(item, "created_at") or 0.0,
             models=_models(item),
+            limits=_limits(item),
         )
 
     def create(self, record: KeyRecord) -> None:
@@ -109,6 +133,7 @@ class DynamoKeyStore:
             "name": {"S": record.name},
             "created_at": {"N": repr(record.created_at)},
             "models": models,
+            **_limit_values(record.limits),
         }
         try:
             self._client.transact_write_items(TransactItems=[
@@ -162,6 +187,7 @@ class DynamoKeyStore:
             created_at=_number(item, "created_at") or 0.0,
             models=_models(item),
             revoked_at=_number(item, "revoked_at"),
+            limits=_limits(item),
         )
 
     def revoke(self, name: str, *, at: float) -> KeyRecord:
@@ -186,7 +212,35 @@ class DynamoKeyStore:
             raise KeyStoreError(f"DynamoDB write to {self.table} failed: {_error(exc)}") from exc
         except BotoCoreError as exc:
             raise KeyStoreError(f"DynamoDB write to {self.table} failed: {_error(exc)}") from exc
-        return KeyRecord(record.name, record.key_hash, record.created_at, record.models, at)
+        return dataclasses.replace(record, revoked_at=at)
+
+    def update_limits(self, name: str, limits: KeyLimits) -> KeyRecord:
+        item = self._get(index_item_key(name), consistent=True)
+        if item is None or "revoked_at" in item:
+            raise KeyNotFound(f"no active key named {name!r}")
+        record = self._index_record(item)
+        values = {f":{k}": v for k, v in _limit_values(limits).items()}
+        expression = "SET rpm = :rpm, tpm = :tpm, budget_usd = :budget_usd"
+        try:
+            self._client.transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table, "Key": index_item_key(name),
+                    "UpdateExpression": expression, "ExpressionAttributeValues": values,
+                    "ConditionExpression": "attribute_not_exists(revoked_at)",
+                }},
+                {"Update": {
+                    "TableName": self.table, "Key": key_item_key(record.key_hash),
+                    "UpdateExpression": expression, "ExpressionAttributeValues": values,
+                    "ConditionExpression": "attribute_exists(pk)",
+                }},
+            ])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise KeyNotFound(f"no active key named {name!r}") from exc
+            raise KeyStoreError(f"DynamoDB write to {self.table} failed: {_error(exc)}") from exc
+        except BotoCoreError as exc:
+            raise KeyStoreError(f"DynamoDB write to {self.table} failed: {_error(exc)}") from exc
+        return dataclasses.replace(record, limits=limits)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

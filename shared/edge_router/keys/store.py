@@ -12,12 +12,15 @@ old or the new version, never half of one; the router re-reads it when it change
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..limits.windows import KeyLimits
 from .tokens import KeyRecord, check_name, is_hash, same_hash
 
 FILE_VERSION = 1
@@ -58,6 +61,26 @@ class KeyStore(KeyLookup, Protocol):
         """Revoke the active key called `name`; `KeyNotFound` if there is none."""
         ...
 
+    def update_limits(self, name: str, limits: KeyLimits) -> KeyRecord:
+        """Set the active key `name`'s rpm, tpm and budget; `KeyNotFound` if there is none."""
+        ...
+
+
+def parse_limits(rpm: object, tpm: object, budget_usd: object) -> KeyLimits:
+    """`KeyLimits` from stored values (absent = 0); `ValueError` for a negative or odd one."""
+    try:
+        limits = KeyLimits(
+            rpm=int(str(rpm or 0)), tpm=int(str(tpm or 0)),
+            budget_usd=Decimal(str(budget_usd or 0)),
+        )
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError("rpm, tpm and budget_usd must be numbers") from exc
+    if limits.rpm < 0 or limits.tpm < 0 or not limits.budget_usd.is_finite() or (
+        limits.budget_usd < 0
+    ):
+        raise ValueError("rpm, tpm and budget_usd must not be negative")
+    return limits
+
 
 def _record(raw: Any, where: str) -> KeyRecord:
     if not isinstance(raw, dict):
@@ -69,6 +92,7 @@ def _record(raw: Any, where: str) -> KeyRecord:
             created_at=float(raw["created_at"]),
             models=tuple(str(m) for m in raw.get("models") or ()),
             revoked_at=None if raw.get("revoked_at") is None else float(raw["revoked_at"]),
+            limits=parse_limits(raw.get("rpm"), raw.get("tpm"), raw.get("budget_usd")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise KeyStoreError(f"{where}: malformed entry ({type(exc).__name__})") from exc
@@ -84,6 +108,9 @@ def _raw(record: KeyRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "models": list(record.models),
         "revoked_at": record.revoked_at,
+        "rpm": record.limits.rpm,
+        "tpm": record.limits.tpm,
+        "budget_usd": str(record.limits.budget_usd),  # a string: exact, no float rounding
     }
 
 
@@ -143,13 +170,18 @@ class FileKeyStore:
         self._write([*records, record])
 
     def revoke(self, name: str, *, at: float) -> KeyRecord:
+        return self._change(name, revoked_at=at)
+
+    def update_limits(self, name: str, limits: KeyLimits) -> KeyRecord:
+        return self._change(name, limits=limits)
+
+    def _change(self, name: str, **changes: object) -> KeyRecord:
         records = self._load()
         for i, record in enumerate(records):
             if record.name == name and record.active:
-                revoked = KeyRecord(record.name, record.key_hash, record.created_at,
-                                    record.models, revoked_at=at)
-                self._write([*records[:i], revoked, *records[i + 1:]])
-                return revoked
+                changed = dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+                self._write([*records[:i], changed, *records[i + 1:]])
+                return changed
         raise KeyNotFound(f"no active key named {name!r}")
 
     def _write(self, records: list[KeyRecord]) -> None:

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..limits.windows import KeyLimits
 
 PREFIX = "sk-edge-"
 #: Longest token we bother to hash; anything longer cannot be one of ours.
@@ -51,6 +53,12 @@ def check_name(name: str) -> str:
     return name
 
 
+def key_id(key_hash: str) -> str:
+    """The id that names a key's usage items (`usage#<id>`, SPEC §13): its hash's first 16 hex
+    digits. Unique in practice, stable for the key's life, and no secret."""
+    return key_hash[:16]
+
+
 def short_hash(key_hash: str) -> str:
     """The first 8 hex digits: enough for an operator to tell keys apart, useless to an attacker."""
     return key_hash[:8]
@@ -65,6 +73,7 @@ class KeyRecord:
     created_at: float  # epoch seconds
     models: tuple[str, ...] = ()  # empty = every model
     revoked_at: float | None = None
+    limits: KeyLimits = field(default_factory=KeyLimits)  # rpm, tpm, budget_usd; 0 = unlimited
 
     @property
     def active(self) -> bool:

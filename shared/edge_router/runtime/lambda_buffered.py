@@ -40,6 +40,7 @@ from ..clock import Clock
 from ..health.store import HealthStore
 from ..keys.build import build_auth
 from ..keys.upstream import UpstreamKeys
+from ..limits.build import limits_store
 from . import snapstart
 from .container import ContainerLoop, open_container, settle
 from .emf import EmfMetrics
@@ -54,7 +55,7 @@ def _invocation(app: ASGIApp, deps: Deps) -> ASGI:
     processed first. After: a wait for the health store's background writes (Lambda freezes the process as soon
     as the handler returns).
     """
-    sync = deps.sync
+    sync, limiter = deps.sync, deps.limiter
 
     async def invocation(scope: Scope, receive: Receive, send: Send) -> None:
         await settle()
@@ -63,6 +64,8 @@ def _invocation(app: ASGIApp, deps: Deps) -> ASGI:
         finally:
             if sync is not None:
                 await sync.drain()
+            if limiter is not None:  # a usage flush begun by this request (bounded)
+                await limiter.drain()
 
     return invocation
 
@@ -119,6 +122,8 @@ class RouterHandler:
             return
         self.loop.run(self.deps.service.client.close())
         self.loop.run(self.store.close())
+        if self.deps.limiter is not None:
+            self.loop.run(self.deps.limiter.close())
         self.loop.close()
 
 
@@ -160,6 +165,8 @@ def build_router_handler(
         upstream_auth=upstream_auth,
         buffered_streams=True,
         ops_token=ops_token(c.config, environ),
+        limits_store=limits_store(c.config, client=c.client, wall=c.clock.wall,
+                                  on_call=on_store_call),
     )
     handler = RouterHandler(deps, loop=loop, metrics=c.metrics, logger=c.logger, store=c.store)
     after_restore: list[snapstart.Hook] = [handler.after_restore]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..auth import Authenticator
     from ..health.store import HealthStore
     from ..keys.build import UpstreamAuth
+    from ..limits.store import LimitsStore
 
 __all__ = ["build_serve_app", "run_server"]
 
@@ -42,6 +43,25 @@ def _dynamodb_store(config: Config, environ: Mapping[str, str]) -> HealthStore |
     except HealthStoreError as exc:
         print(f"edge-router serve: health store unavailable, using memory: {exc}", file=sys.stderr)
         return None
+
+
+def _limits_store(config: Config, environ: Mapping[str, str]) -> LimitsStore | None:
+    """Keys mode on the shared table: limits and usage there too (SPEC §13); else (None) the
+    memory store. Advisory, like the health store."""
+    if config.auth.mode != "keys" or config.health.store != "dynamodb":
+        return None
+    from ..config import env
+    from ..health.dynamodb import build_client
+    from ..health.store import HealthStoreError
+    from ..limits.build import limits_store
+
+    try:
+        client = build_client(region_name=config.health.table_region
+                              or environ.get(env.AWS_REGION) or None)
+    except HealthStoreError as exc:
+        print(f"edge-router serve: limits store unavailable, using memory: {exc}", file=sys.stderr)
+        return None
+    return limits_store(config, client=client, wall=time.time)
 
 
 def build_serve_app(
@@ -64,7 +84,8 @@ def build_serve_app(
     from ..prometheus_metrics import PrometheusMetrics
 
     deps = build_deps(config, auth=auth, upstream_auth=upstream_auth, store=store,
-                      metrics=PrometheusMetrics(config), ops_token=ops_token)  # fmt: skip
+                      metrics=PrometheusMetrics(config), ops_token=ops_token,
+                      limits_store=_limits_store(config, environ))  # fmt: skip
     return create_app(deps)
 
 
