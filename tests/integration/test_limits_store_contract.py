@@ -154,10 +154,10 @@ async def test_add_accumulates_counters_exactly_and_items_expire(
                                 cost_usd=Decimal("0.0003360001"))
     clock.advance(101)
     assert await us.read("k1", [day]) == {}
-    assert await us.query("k1", "day#") == []
+    assert await us.query("k1", "day#", "day#~") == []
 
 
-async def test_query_returns_one_keys_items_with_the_prefix_in_sort_order(
+async def test_query_returns_one_keys_items_in_the_range_in_sort_order(
     new_store: StoreFactory, clock: FakeClock
 ) -> None:
     us, eu = new_store(US), new_store(EU)
@@ -168,10 +168,12 @@ async def test_query_returns_one_keys_items_with_the_prefix_in_sort_order(
                              expires)])
     await us.add([Add("k2", "day#2023-11-14#a#us-east-1", {"requests": 5}, expires)])
     await admit(us)
-    rows = await eu.query("k1", "day#")
+    rows = await eu.query("k1", "day#", "day#~")
     assert [sk for sk, _ in rows] == [
         "day#2023-11-13#a#eu-central-1", "day#2023-11-13#a#us-east-1",
         "day#2023-11-14#b#us-east-1"]
     assert [c.requests for _, c in rows] == [1, 1, 1]
-    assert [sk for sk, _ in await us.query("k1", "day#2023-11-14")] == [
+    assert [sk for sk, _ in await us.query("k1", "day#2023-11-14", "day#2023-11-14#~")] == [
         "day#2023-11-14#b#us-east-1"]
+    assert [sk for sk, _ in await us.query("k1", "day#2023-11-13", "day#2023-11-13#~")] == [
+        "day#2023-11-13#a#us-east-1"]

@@ -249,7 +249,7 @@ async def test_usage_rows_per_key_day_and_model_are_flushed_once(
         us.account(c)
         us.account(c)  # a second call for one request adds nothing
     await us.flush_now()
-    rows = dict(await us.store.query("k1", "day#"))
+    rows = dict(await us.store.query("k1", "day#", "day#~"))
     assert rows == {
         "day#2023-11-14#gpt-4.1#us-east-1": Counts(
             requests=2, prompt_tokens=30, completion_tokens=10, cost_usd=Decimal("0.00032")),
@@ -308,6 +308,6 @@ async def test_a_refused_flush_is_kept_for_the_next_one(
     us.store.mode = "ok"
     clock.advance(10)
     await us.flush_now()
-    rows = await us.store.query("k1", "day#")
+    rows = await us.store.query("k1", "day#", "day#~")
     assert [(sk, counts.requests, counts.prompt_tokens) for sk, counts in rows] == [
         ("day#2023-11-14#gpt-4.1#us-east-1", 1, 5)]

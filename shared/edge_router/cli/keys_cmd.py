@@ -39,7 +39,7 @@ _STORE_HELP = (
 )
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
+def store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config (default: $EDGE_ROUTER_CONFIG, else built-in)")
     parser.add_argument("--keys-file", help="override auth.keys_file")
     parser.add_argument("--table", help="use this DynamoDB table instead of the keys file")
@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--models", default="",
                         help="comma-separated models the key may use (default: every model)")
     _limit_options(create)
-    _store_options(create)
+    store_options(create)
     create.set_defaults(func=run_create)
     update = inner.add_parser(
         "update",
@@ -101,12 +101,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     update.add_argument("--name", required=True, help="name of the key to change")
     _limit_options(update)
-    _store_options(update)
+    store_options(update)
     update.set_defaults(func=run_update)
     listing = inner.add_parser("list", help="list keys: name, created, status, limits, models",
                                description="List keys (never the keys, nor full hashes).")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    _store_options(listing)
+    store_options(listing)
     listing.set_defaults(func=run_list)
     revoke = inner.add_parser(
         "revoke",
@@ -115,22 +115,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Lambda container within 60 s (its lookup cache).",
     )
     revoke.add_argument("--name", required=True, help="name of the key to revoke")
-    _store_options(revoke)
+    store_options(revoke)
     revoke.set_defaults(func=run_revoke)
 
 
-class _Fail(Exception):
+class Fail(Exception):
+    """A user error with its exit code (`usage` shares it)."""
+
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
 
 
-def _open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
+def open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
     config_path = args.config or os.environ.get(env.CONFIG) or None
     try:
         config = load_config(config_path, environ=os.environ)
     except ConfigError as exc:
-        raise _Fail(f"invalid config: {exc}", 2) from exc
+        raise Fail(f"invalid config: {exc}", 2) from exc
     if args.table:
         import boto3
 
@@ -146,9 +148,9 @@ def _open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
 
 def _run(args: argparse.Namespace, action: Any) -> int:
     try:
-        store, where = _open_store(args)
+        store, where = open_store(args)
         return int(action(store, where))
-    except _Fail as exc:
+    except Fail as exc:
         print(f"edge-router keys: {exc}", file=sys.stderr)
         return exc.code
     except (KeyExists, KeyNotFound) as exc:
@@ -168,7 +170,7 @@ def run_create(args: argparse.Namespace) -> int:
         try:
             name = check_name(args.name)
         except ValueError as exc:
-            raise _Fail(str(exc), 2) from exc
+            raise Fail(str(exc), 2) from exc
         key = generate_key()
         models = _models(args.models)
         limits = _limits(args, KeyLimits())
@@ -202,7 +204,7 @@ def _describe(limits: KeyLimits) -> str:
 def run_update(args: argparse.Namespace) -> int:
     def update(store: KeyStore, where: str) -> int:
         if args.rpm is None and args.tpm is None and args.budget_usd is None:
-            raise _Fail("nothing to change: give --rpm, --tpm or --budget-usd", 2)
+            raise Fail("nothing to change: give --rpm, --tpm or --budget-usd", 2)
         current = next((r for r in store.records() if r.name == args.name and r.active), None)
         if current is None:
             raise KeyNotFound(f"no active key named {args.name!r}")

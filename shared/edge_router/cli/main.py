@@ -13,6 +13,7 @@ from .. import __version__
 #: Subcommand modules under `edge_router.cli`; each defines `register(subparsers)` and sets `func`.
 COMMANDS = (
     "serve", "config_cmd", "cost", "probe", "status", "dashboard", "simulate", "keys_cmd",
+    "usage",
 )  # fmt: skip
 
 

@@ -4,7 +4,7 @@
             region's minute item: exact within a region, whatever the number of containers
     read    one `BatchGetItem` of known keys (other regions' minute items, every region's month)
     add     one `UpdateItem ADD` per item (usage flushes)
-    query   `Query` on `pk = usage#<key id>` with a sort-key prefix (the usage report); never Scan
+    query   `Query` on `pk = usage#<key id>`, a sort-key range (the usage report); never Scan
 
 Like the health store, boto3 runs in a small thread pool owned by the store, on a client built
 once per container with timeouts ≤ 1 s and no retries (`health.dynamodb.build_client`), so the
@@ -184,12 +184,12 @@ class DynamoLimitsStore:
             if isinstance(result, BaseException):
                 raise result
 
-    async def query(self, key_id: str, sk_prefix: str) -> list[tuple[str, Counts]]:
+    async def query(self, key_id: str, first: str, last: str) -> list[tuple[str, Counts]]:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
             "ExpressionAttributeValues": {":pk": {"S": usage_pk(key_id)},
-                                          ":prefix": {"S": sk_prefix}},
+                                          ":first": {"S": first}, ":last": {"S": last}},
         }
         out: list[tuple[str, Counts]] = []
         now = self._wall()

@@ -74,9 +74,9 @@ class MemoryLimitsStore:
                 raise ValueError(f"unknown counters {sorted(unknown)}")
             self._add(add.key_id, add.sk, dict(add.counts), add.expires_at)
 
-    async def query(self, key_id: str, sk_prefix: str) -> list[tuple[str, Counts]]:
+    async def query(self, key_id: str, first: str, last: str) -> list[tuple[str, Counts]]:
         pk = usage_pk(key_id)
-        keys = sorted(sk for (p, sk) in self.table.items if p == pk and sk.startswith(sk_prefix))
+        keys = sorted(sk for (p, sk) in self.table.items if p == pk and first <= sk <= last)
         return [(sk, found) for sk in keys if (found := self._get(key_id, sk)) is not None]
 
     async def close(self) -> None:

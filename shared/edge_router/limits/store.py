@@ -84,8 +84,9 @@ class LimitsStore(Protocol):
         """Apply every `Add` (one write each); the first failure is raised once all end."""
         ...
 
-    async def query(self, key_id: str, sk_prefix: str) -> list[tuple[str, Counts]]:
-        """Every live item of the key whose sort key starts with `sk_prefix` (a `Query`)."""
+    async def query(self, key_id: str, first: str, last: str) -> list[tuple[str, Counts]]:
+        """Every live item of the key with `first <= sk <= last`, in sort-key order (a `Query`:
+        the usage report; never a Scan)."""
         ...
 
     async def close(self) -> None:
