@@ -20,6 +20,7 @@ import pytest
 from edge_router import observability
 from edge_router.health import items
 from edge_router.keys.dynamodb import KEY_PREFIX
+from edge_router.limits.store import USAGE_PREFIX
 from edge_router.runtime.emf import EmfMetrics
 from tests.integration.template_support import (
     DEPLOY_ALL,
@@ -87,9 +88,10 @@ def test_router_may_use_only_the_one_table_and_never_scan(template: dict[str, An
     assert set(table_statement["Action"]) == {
         "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert table_statement["Resource"]["Fn::Sub"][0] == TABLE_ARN
-    # the prefixes the code reads and writes under (health items, key hashes, usage)
+    # Only the partitions the router's code reads and writes: health items, key lookups by hash,
+    # limit windows and usage (SPEC §13) — never the `keys` index the CLI keeps.
     assert table_statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
-        f"{items.UPSTREAM_PREFIX}*", f"{KEY_PREFIX}*", "usage#*"]}}
+        f"{items.UPSTREAM_PREFIX}*", f"{KEY_PREFIX}*", f"{USAGE_PREFIX}*"]}}
 
 
 def test_health_checker_may_touch_only_upstream_partition_keys(template: dict[str, Any]) -> None:

@@ -1,0 +1,84 @@
+"""`edge-router keys create|update|list` with per-key limits (SPEC §13), on the keys file and on
+a moto-server table: the limits are stored with the key, `update` changes only what it is given,
+`list` shows them, and the router's lookup (`find`) returns them with the key."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from edge_router.cli.main import main
+from edge_router.keys.dynamodb import DynamoKeyStore
+from edge_router.keys.store import FileKeyStore, KeyLookup
+from edge_router.keys.tokens import hash_key
+from edge_router.limits.windows import KeyLimits
+from tests.support.moto_dynamodb import MotoTable
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["file", "table"])
+def where(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], KeyLookup]:
+    if request.param == "file":
+        path = tmp_path / "keys.json"
+        return ["--keys-file", str(path)], FileKeyStore(path)
+    table: MotoTable = request.getfixturevalue("moto_table")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", table.endpoint_url)
+    return (["--table", table.name, "--table-region", table.region],
+            DynamoKeyStore(table=table.name, client=table.client()))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_limits_are_created_updated_listed_and_found_with_the_key(
+    where: tuple[list[str], KeyLookup], capsys: pytest.CaptureFixture[str],
+) -> None:
+    flags, store = where
+    code, key, err = run(capsys, "keys", "create", "--name", "app", "--rpm", "60",
+                         "--budget-usd", "12.50", *flags)
+    assert code == 0, err
+    assert "rpm 60, budget $12.50/month" in err
+    found = await store.find(hash_key(key.strip()))
+    assert found is not None
+    assert found.limits == KeyLimits(rpm=60, budget_usd=Decimal("12.50"))
+    # WHEN only tpm is changed, the rest stays
+    code, out, err = run(capsys, "keys", "update", "--name", "app", "--tpm", "90000", *flags)
+    assert code == 0, err
+    assert "rpm 60, tpm 90000, budget $12.50/month" in out
+    found = await store.find(hash_key(key.strip()))
+    assert found is not None
+    assert found.limits == KeyLimits(rpm=60, tpm=90000, budget_usd=Decimal("12.50"))
+    # AND 0 lifts a limit
+    assert run(capsys, "keys", "update", "--name", "app", "--rpm", "0", *flags)[0] == 0
+    code, out, _ = run(capsys, "keys", "list", "--json", *flags)
+    [row] = json.loads(out)
+    assert (row["rpm"], row["tpm"], row["budget_usd"]) == (0, 90000, "12.50")
+    code, out, _ = run(capsys, "keys", "list", *flags)
+    header, line = out.splitlines()
+    assert header.split()[4:7] == ["RPM", "TPM", "BUDGET/MO"]
+    assert line.split()[4:7] == ["-", "90000", "$12.50"]
+
+
+def test_update_refuses_bad_input_and_unknown_keys(
+    where: tuple[list[str], KeyLookup], capsys: pytest.CaptureFixture[str],
+) -> None:
+    flags, _ = where
+    assert run(capsys, "keys", "update", "--name", "ghost", "--rpm", "5", *flags)[0] == 1
+    assert run(capsys, "keys", "create", "--name", "app", *flags)[0] == 0
+    code, _, err = run(capsys, "keys", "update", "--name", "app", *flags)
+    assert code == 2 and "nothing to change" in err
+    with pytest.raises(SystemExit) as bad:
+        main(["keys", "update", "--name", "app", "--rpm", "-1", *flags])
+    assert bad.value.code == 2
+    assert "must not be negative" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--name", "b", "--budget-usd", "lots", *flags])
+    assert "not an amount in USD" in capsys.readouterr().err
