@@ -83,6 +83,9 @@ def main() -> int:
     print(f"\n{'SPEC §10 budget':<44} {'measured':>12} {'budget':>10}  result")
     for name, measured, budget, ok in checks:
         print(f"{name:<44} {measured:>12} {budget:>10}  {'PASS' if ok else 'FAIL'}")
+    from . import keys_bench
+
+    keys_bench.main(args.seconds)
     if importlib.util.find_spec("bench.lambda_bench") is not None:
         from . import lambda_bench
 

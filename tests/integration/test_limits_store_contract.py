@@ -176,4 +176,4 @@ async def test_query_returns_one_keys_items_in_the_range_in_sort_order(
     assert [sk for sk, _ in await us.query("k1", "day#2023-11-14", "day#2023-11-14#~")] == [
         "day#2023-11-14#b#us-east-1"]
     assert [sk for sk, _ in await us.query("k1", "day#2023-11-13", "day#2023-11-13#~")] == [
-        "day#2023-11-13#a#us-east-1"]
+        "day#2023-11-13#a#eu-central-1", "day#2023-11-13#a#us-east-1"]
