@@ -54,6 +54,7 @@ from .config import Config
 from .observability import (
     CIRCUIT_OPENED,
     ERROR_CLASSES,
+    LIMITS_UNAVAILABLE,
     RATE_LIMITED,
     RETRY_BUDGET_EXHAUSTED,
     UPSTREAM_AUTH_FAILED,
@@ -103,6 +104,8 @@ EVENT_SERIES = {
     RATE_LIMITED: Series("rate_limited", "Upstream 429 answers", ("upstream",)),
     RETRY_BUDGET_EXHAUSTED: Series(
         "retry_budget_exhausted", "Requests that stopped because the retry budget was spent"),
+    LIMITS_UNAVAILABLE: Series(
+        "limits_unavailable", "Per-key limit store failures (served without limits, SPEC §13)"),
 }
 EVENTS = Series("events", "Other router events", ("event",))
 AVAILABLE = Series("upstream_available", "1 when the upstream's circuit is not open",

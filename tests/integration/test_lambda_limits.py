@@ -24,8 +24,8 @@ import yaml
 
 from edge_router.keys.dynamodb import DynamoKeyStore
 from edge_router.keys.tokens import KeyRecord, generate_key, hash_key
-from edge_router.lambda_app import RouterHandler
 from edge_router.limits.windows import KeyLimits
+from edge_router.runtime.lambda_buffered import RouterHandler
 from tests.integration.lambda_harness import (
     HOME,
     Answer,
