@@ -206,8 +206,10 @@ def test_with_the_table_silent_requests_are_served_within_the_bound_and_counted(
             time.sleep(INTERVAL_S / 4)
     finally:
         sim.call(proxy.close())
-    # AND no request waited on the table for long (bounds of 200 ms per call; generous slack)
-    assert max(durations) < 1.5
+    # AND no request waited on the table without bound. Each store call is cut at 200 ms, but
+    # a call cut while botocore waits (read timeout 1 s) may still finish first on a loaded
+    # machine: allow a few botocore timeouts (health sync, limits read, conditional ADD).
+    assert max(durations) < 3.5
     metrics = [d for d in emf_documents(capsys.readouterr().out) if "LimitsUnavailable" in d]
     counted = [v for d in metrics for v in (d["LimitsUnavailable"] if isinstance(
         d["LimitsUnavailable"], list) else [d["LimitsUnavailable"]])]
