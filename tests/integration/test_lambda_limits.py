@@ -185,7 +185,7 @@ def test_with_the_table_silent_requests_are_served_within_the_bound_and_counted(
     lambdas: Lambdas, sim: SimThread, moto_table: MotoTable, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    limited_key = new_key(moto_table, KeyLimits(rpm=10))
+    limited_key = new_key(moto_table, KeyLimits(rpm=2))
     host, port = moto_table.endpoint_url.removeprefix("http://").split(":")
     proxy = sim.call(SilentProxy(host, int(port)).start())
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{proxy.port}")
@@ -193,11 +193,11 @@ def test_with_the_table_silent_requests_are_served_within_the_bound_and_counted(
         router = make_router(lambdas, SEOUL, moto_table, clock=MinuteClock())
         # GIVEN the key is known (its lookup cached) and limited
         first = chat(router, limited_key)
-        assert first.status == 200 and first.headers["x-ratelimit-limit-requests"] == "10"
+        assert first.status == 200 and first.headers["x-ratelimit-limit-requests"] == "2"
         # WHEN the table goes silent
         proxy.silent = True
         durations = []
-        for _ in range(15):
+        for _ in range(4):
             started = time.perf_counter()
             answer = chat(router, limited_key)
             durations.append(time.perf_counter() - started)
@@ -209,7 +209,7 @@ def test_with_the_table_silent_requests_are_served_within_the_bound_and_counted(
     # AND no request waited on the table without bound. Each store call is cut at 200 ms, but
     # a call cut while botocore waits (read timeout 1 s) may still finish first on a loaded
     # machine: allow a few botocore timeouts (health sync, limits read, conditional ADD).
-    assert max(durations) < 3.5
+    assert max(durations) < 5.0
     metrics = [d for d in emf_documents(capsys.readouterr().out) if "LimitsUnavailable" in d]
     counted = [v for d in metrics for v in (d["LimitsUnavailable"] if isinstance(
         d["LimitsUnavailable"], list) else [d["LimitsUnavailable"]])]
