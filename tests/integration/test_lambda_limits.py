@@ -215,3 +215,26 @@ def test_with_the_table_silent_requests_are_served_within_the_bound_and_counted(
     counted = [v for d in metrics for v in (d["LimitsUnavailable"] if isinstance(
         d["LimitsUnavailable"], list) else [d["LimitsUnavailable"]])]
     assert counted and set(counted) == {1}
+
+
+def test_the_stream_mode_counts_limits_in_the_shared_table_too(
+    lambdas: Lambdas, moto_table: MotoTable, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge_router.limits.dynamodb import DynamoLimitsStore
+    from edge_router.runtime.lambda_stream import build_stream_app
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+    app = build_stream_app(_environ_of(lambdas, moto_table))
+    # the container's table, not a per-container memory store (which would count nothing shared)
+    assert app.limiter is not None and isinstance(app.limiter.store, DynamoLimitsStore)
+
+
+def _environ_of(lambdas: Lambdas, table: MotoTable) -> dict[str, str]:
+    environ = lambdas.environ(SEOUL, health_table=table.name, env={
+        "EDGE_ROUTER_AUTH_MODE": "keys", "SIM_UPSTREAM_KEY": "hs-upstream-1"})
+    path = Path(environ["EDGE_ROUTER_CONFIG"])
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for upstream in raw["upstreams"]:
+        upstream["api_key_env"] = "SIM_UPSTREAM_KEY"
+    write_config(path, raw)
+    return environ

@@ -35,6 +35,7 @@ from ..auth import Authenticator
 from ..build import build_deps
 from ..clock import Clock
 from ..config import ConfigError, env
+from ..limits.build import limits_store
 from .container import open_container, settle
 from .serve import run_server
 
@@ -80,6 +81,7 @@ class StreamInvocation:
     def __init__(self, app: ASGIApp, *, deps: Deps, metrics: EmfMetrics, logger: Logger) -> None:
         self.app = app
         self.sync = deps.sync
+        self.limiter = deps.limiter
         self.metrics = metrics
         self.logger = logger
 
@@ -105,6 +107,8 @@ class StreamInvocation:
         finally:
             if self.sync is not None:
                 await self.sync.drain()
+            if self.limiter is not None:  # a usage flush begun by this request (bounded)
+                await self.limiter.drain()
             self.metrics.flush()
         if last is not None:
             await send(last)
@@ -129,7 +133,9 @@ def build_stream_app(
     if auth is None:
         auth, upstream_auth = build_auth(c.config, environ, store_client=c.client, clock=c.clock)
     deps = build_deps(c.config, clock=c.clock, store=c.store, metrics=c.metrics, auth=auth,
-                      upstream_auth=upstream_auth, ops_token=ops_token(c.config, environ))
+                      upstream_auth=upstream_auth, ops_token=ops_token(c.config, environ),
+                      limits_store=limits_store(c.config, client=c.client, wall=c.clock.wall,
+                                                on_call=on_store_call))
     return StreamInvocation(create_app(deps), deps=deps, metrics=c.metrics, logger=c.logger)
 
 
