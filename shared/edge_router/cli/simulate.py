@@ -16,9 +16,14 @@ from ..simulator.upstreams import REGION_IDS
 _DESCRIPTION = f"""\
 Run N fake OpenAI-compatible upstreams in one process, upstream i on 127.0.0.1:(BASE_PORT+i).
 Ids: {", ".join(REGION_IDS)}, then upstream-6, upstream-7, ...
-Each serves POST /v1/chat/completions (JSON and SSE), POST /v1/completions, POST /v1/embeddings
-and GET /v1/models; replies say "Hello from ID" and echo the model; every response has the
-upstream's own x-request-id (sim-ID-000001, ...).
+Each serves POST /v1/chat/completions (JSON and SSE), POST /v1/completions, POST /v1/embeddings,
+GET /v1/models, the Responses API (POST /v1/responses, JSON and SSE; GET/DELETE
+/v1/responses/ID and /input_items for the responses it stored itself) and Anthropic's Messages
+API (POST /v1/messages, JSON and SSE; /v1/messages/count_tokens; key as x-api-key or Bearer).
+Replies say "Hello from ID" and echo the model; function tools get a tool call and a JSON
+schema (response_format, text.format) gets a JSON object of its shape; Responses and Messages
+answer 404 model_not_found for a model the upstream does not list. Every response has the
+upstream's own x-request-id (sim-ID-000001, ...). Faults apply to every endpoint.
 
 After start it prints one `ID  URL` line per upstream and then `simulator ready`.
 """
