@@ -65,6 +65,22 @@ def closed_within(sock: socket.socket, seconds: float) -> float:
     return time.monotonic() - started
 
 
+def wait_accepted(port: int, seconds: float = 10.0) -> None:
+    """Wait until the server listening on `port` has accepted every connection the kernel
+    queued for it (a LISTEN socket's rx_queue in /proc/net/tcp is its accept queue): an order,
+    where a fixed sleep is a bet on how busy the machine is."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                if int(fields[4].split(":")[1], 16) == 0:
+                    return
+                break
+        assert time.monotonic() < deadline, "the server did not accept its queued connections"
+        time.sleep(0.02)
+
+
 def error_of(answer: bytes) -> tuple[int, dict[str, object]]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -172,7 +188,7 @@ def test_connections_over_the_cap_are_refused(
     try:
         # GIVEN eight idle connections (the cap)
         held = [connect(router) for _ in range(8)]
-        time.sleep(0.5)  # let the router accept them all
+        wait_accepted(router.port)  # the router holds all eight
         # WHEN a ninth arrives THEN it is closed at once, long before any timeout
         with connect(router) as extra:
             assert closed_within(extra, 10.0) < 10.0
