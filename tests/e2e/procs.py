@@ -31,6 +31,10 @@ SHORT_ROUTING = {
 }
 
 EDGE_ROUTER = str(Path(sys.executable).with_name("edge-router"))
+#: How long a `simulate`/`serve` process may take to start. Starting costs < 1 s of CPU, but a
+#: loaded 2-core machine gave `serve` 13 s of wall clock (load 12): a deadline here only says
+#: when to give up on a process that will never start, so it is far from that.
+START_S = 90.0
 
 
 #: Ports for test processes come from below the kernel's ephemeral range (32768-60999 on Linux),
@@ -142,7 +146,7 @@ def start_simulator(tmp: Path, count: int = 3, *extra: str) -> SimProcess:
          "--write-config", str(config_path), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    _wait_line(proc, "simulator ready", 20)
+    _wait_line(proc, "simulator ready", START_S)
     config = yaml.safe_load(config_path.read_text())
     return SimProcess(proc, [u["id"] for u in config["upstreams"]], ports, config, control_port)
 
@@ -174,7 +178,7 @@ def start_router(
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})},
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"router exited: {proc.stdout.read() if proc.stdout else ''}")

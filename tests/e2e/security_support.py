@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .procs import EDGE_ROUTER, SimProcess, free_ports, http, stop
+from .procs import EDGE_ROUTER, START_S, SimProcess, free_ports, http, stop
 
 UPSTREAM_KEY = "hs-live-4c1d7f0e9a8b2c3d5e6f"  # what the simulator demands (--require-key)
 UPSTREAM_KEY_ENV = "E2E_HOLYSHEEP_KEY"
@@ -86,7 +86,7 @@ def start_logged_router(
             [EDGE_ROUTER, "serve", "--config", str(config), "--port", str(port), *args],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"router exited: {output.read_text()}")

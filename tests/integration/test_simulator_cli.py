@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from edge_router.config import load_config
+from tests.e2e.procs import START_S
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     )
     assert process.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
@@ -107,7 +108,7 @@ def test_cli_rejects_bad_arguments_with_exit_2(args: list[str], message: str) ->
         capture_output=True,
         text=True,
         check=False,
-        timeout=10,
+        timeout=START_S,
     )
     assert done.returncode == 2
     assert message in done.stderr
@@ -119,7 +120,7 @@ def test_cli_help_documents_the_fault_grammar_and_the_control_endpoint() -> None
         capture_output=True,
         text=True,
         check=True,
-        timeout=10,
+        timeout=START_S,
     )
     for text in (
         "MODE[:ARG][,key=value...]",
