@@ -16,13 +16,12 @@ replicate, so tests of several router regions point every store at one replica
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -46,7 +45,11 @@ def patient_clients(monkeypatch: pytest.MonkeyPatch, timeout_s: float = PATIENT_
     from edge_router.health import dynamodb
     from edge_router.runtime import container
 
-    patient = functools.partial(dynamodb.build_client, timeout_s=timeout_s)
+    original = dynamodb.build_client
+
+    def patient(**kwargs: Any) -> DynamoDBClient:  # the store passes its own 1 s: replaced
+        return original(**{**kwargs, "timeout_s": timeout_s})
+
     monkeypatch.setattr(dynamodb, "MAX_TIMEOUT_S", timeout_s)
     monkeypatch.setattr(dynamodb, "build_client", patient)
     monkeypatch.setattr(container, "build_client", patient)
