@@ -3,6 +3,8 @@
 - `memory`: the reference, `MemoryHealthStore` on a shared `MemoryTable`;
 - `dynamodb-server`: `DynamoHealthStore` building its own client, pointed at a real moto server
   over HTTP by `AWS_ENDPOINT_URL_DYNAMODB` (the wire protocol and boto3's endpoint resolution);
+- `dynamodb-http`: `DynamoHealthStore` on the router's own wire client (`aws.dynamodb`, what a
+  Lambda container with static credentials builds) against the moto server;
 - `dynamodb-mock`: `DynamoHealthStore` with an injected client under moto's `mock_aws`.
 
 Both DynamoDB tables are created with the key schema of `infra/global-table.yaml`. Every store of
@@ -42,7 +44,7 @@ def _mocked_table() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture(params=["memory", "dynamodb-server", "dynamodb-mock"])
+@pytest.fixture(params=["memory", "dynamodb-server", "dynamodb-http", "dynamodb-mock"])
 async def new_store(
     request: pytest.FixtureRequest, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[StoreFactory]:
@@ -72,8 +74,14 @@ async def new_store(
             )
 
     else:
-        name = request.getfixturevalue("_mocked_table")
-        client = moto_dynamodb.client(None)
+        if request.param == "dynamodb-http":
+            endpoint = request.getfixturevalue("moto_endpoint")
+            name = f"health-{uuid.uuid4().hex[:12]}"
+            moto_dynamodb.create_table(moto_dynamodb.client(endpoint), name)
+            client = moto_dynamodb.http_client(endpoint)
+        else:
+            name = request.getfixturevalue("_mocked_table")
+            client = moto_dynamodb.client(None)
 
         def build(region: str) -> HealthStore:
             return DynamoHealthStore(region, table=name, client=client, wall=clock.wall)

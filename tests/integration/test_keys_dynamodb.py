@@ -37,8 +37,14 @@ UPSTREAM_KEY = "hs-upstream-7d1f0c2e9b"
 EDGE_ROUTER = str(Path(sys.executable).with_name("edge-router"))
 
 
-def store(table: MotoTable, calls: CallCounter | None = None) -> DynamoKeyStore:
-    return DynamoKeyStore(table=table.name, client=table.client(), on_call=calls)
+def store(table: MotoTable, calls: CallCounter | None = None, *, wire: str = "botocore"
+          ) -> DynamoKeyStore:  # fmt: skip
+    """The store on botocore's client, or (`wire="http"`) on the router's own (`aws.dynamodb`)."""
+    client = table.client() if wire == "botocore" else moto_dynamodb.http_client(table.endpoint_url)
+    return DynamoKeyStore(table=table.name, client=client, on_call=calls)
+
+
+both_clients = pytest.mark.parametrize("wire", ["botocore", "http"])
 
 
 def whole_table(table: MotoTable) -> list[dict[str, Any]]:
@@ -47,9 +53,10 @@ def whole_table(table: MotoTable) -> list[dict[str, Any]]:
     return items
 
 
-async def test_create_find_list_revoke(moto_table: MotoTable) -> None:
+@both_clients
+async def test_create_find_list_revoke(moto_table: MotoTable, wire: str) -> None:
     calls = CallCounter()
-    keys = store(moto_table, calls)
+    keys = store(moto_table, calls, wire=wire)
     key = generate_key()
     keys.create(KeyRecord("alice", hash_key(key), 1_700_000_000.5, ("gpt-4.1",)))
 
@@ -76,8 +83,9 @@ async def test_items_hold_hashes_only_and_never_expire(moto_table: MotoTable) ->
     assert all("expires_at" not in i for i in items)  # the table's TTL must not eat keys
 
 
-def test_names_are_unique_among_active_keys(moto_table: MotoTable) -> None:
-    keys = store(moto_table)
+@both_clients  # refused transactions: TransactionCanceledException with its reasons
+def test_names_are_unique_among_active_keys(moto_table: MotoTable, wire: str) -> None:
+    keys = store(moto_table, wire=wire)
     keys.create(KeyRecord("alice", hash_key("sk-edge-1"), 1.0))
     with pytest.raises(KeyExists):
         keys.create(KeyRecord("alice", hash_key("sk-edge-2"), 2.0))

@@ -131,9 +131,10 @@ def test_rpm_hammered_through_two_regions_holds_within_one_interval_of_overshoot
     print(f"\nrpm 10 across two regions: admitted {admitted}, total {total}, "
           f"overshoot {max(total - 10, 0)}")
     # THEN each region is exact on its own, and the total is at most 10 plus what the other
-    # region admitted within one interval (at worst rpm - 1: both read an empty minute)
+    # region admitted within one interval (at worst its whole rpm: both regions read the empty
+    # minute at once, before either counted a request; seen with the faster wire client)
     assert all(n <= 10 for n in admitted.values())
-    assert 8 <= total <= 10 + 9
+    assert 8 <= total <= 10 + 10
     assert sim.requests(HOME) + sim.requests("ap-southeast") == total
     # AND after one interval both regions know the minute is spent: nothing more gets through
     time.sleep(INTERVAL_S * 2)

@@ -3,6 +3,8 @@
 - `memory`: the reference, `MemoryLimitsStore` on a shared `MemoryLimitsTable`;
 - `dynamodb-server`: `DynamoLimitsStore` on a real moto server over HTTP (the wire protocol,
   conditional writes and `ReturnValuesOnConditionCheckFailure` as boto3 sends them);
+- `dynamodb-http`: `DynamoLimitsStore` on the router's own wire client (`aws.dynamodb`) against
+  the moto server: the same conditional writes and refused items without botocore;
 - `dynamodb-mock`: `DynamoLimitsStore` under moto's `mock_aws`.
 
 Every store of one test shares one table (one replica) and one `FakeClock`.
@@ -43,7 +45,7 @@ def _mocked_table() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture(params=["memory", "dynamodb-server", "dynamodb-mock"])
+@pytest.fixture(params=["memory", "dynamodb-server", "dynamodb-http", "dynamodb-mock"])
 async def new_store(
     request: pytest.FixtureRequest, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[StoreFactory]:
@@ -65,6 +67,11 @@ async def new_store(
             moto_dynamodb.patient_clients(monkeypatch)
             client = build_client(region_name=US, endpoint_url=endpoint,
                                   timeout_s=moto_dynamodb.PATIENT_TIMEOUT_S)
+        elif request.param == "dynamodb-http":  # the router's own wire client (aws.dynamodb)
+            endpoint = request.getfixturevalue("moto_endpoint")
+            name = f"health-{uuid.uuid4().hex[:12]}"
+            moto_dynamodb.create_table(moto_dynamodb.client(endpoint), name)
+            client = moto_dynamodb.http_client(endpoint)
         else:
             name = request.getfixturevalue("_mocked_table")
             client = moto_dynamodb.client(None)

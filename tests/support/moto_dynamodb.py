@@ -73,6 +73,19 @@ def client(endpoint_url: str | None, region: str = REGION) -> DynamoDBClient:
     return boto3.session.Session().client("dynamodb", region_name=region, endpoint_url=endpoint_url)
 
 
+def http_client(endpoint_url: str, region: str = REGION,
+                timeout_s: float = PATIENT_TIMEOUT_S) -> DynamoDBClient:
+    """The router's own wire client (`aws.dynamodb`, what a Lambda container with static
+    credentials uses), pointed at a moto server, with the harness's fake credentials."""
+    from edge_router.aws.dynamodb import from_environ
+
+    environ = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_SESSION_TOKEN": "testing"}  # fmt: skip
+    made = from_environ(environ, region=region, endpoint_url=endpoint_url, timeout_s=timeout_s)
+    assert made is not None
+    return made  # type: ignore[return-value]
+
+
 def create_table(
     dynamodb: DynamoDBClient, name: str, *, template: Path = GLOBAL_TABLE_TEMPLATE
 ) -> None:

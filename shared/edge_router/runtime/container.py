@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -94,8 +95,10 @@ def dynamodb_client(config: Config, environ: Mapping[str, str]) -> DynamoDBClien
     if config.health.store != "dynamodb":
         return None
     try:
+        # The AWS SDK's own variables (credentials, endpoint URLs) are the process's, where
+        # botocore reads them too; `environ` holds the router's.
         return build_client(region_name=config.health.table_region or
-                            environ.get(env.AWS_REGION) or None)
+                            environ.get(env.AWS_REGION) or None, environ=os.environ)
     except HealthStoreError as exc:
         log.error("health store unavailable, using memory: %s", exc)
         return None
