@@ -4,10 +4,11 @@ Writes are `UpdateItem`s of this region's item only (never `PutItem`); reads are
 `BatchGetItem` of the known keys (never `Scan`: the table also holds client-key hashes, §7).
 Item <-> record mapping lives in `health/items.py`.
 
-boto3 blocks, so every call runs in a small thread pool owned by the store and the event loop
-never waits on a socket: a caller can bound any method with `asyncio.wait_for` (the store does not
-bound calls itself, nor fail open; `health/sync.py` does both). The botocore client is built once,
-with connect and read timeouts of at most 1 s and no retries (`total_max_attempts=1`), so an
+The client blocks (botocore's, or `aws/dynamodb.py`'s in a Lambda container with static
+credentials: see `build_client`), so every call runs in a small thread pool owned by the store and
+the event loop never waits on a socket: a caller can bound any method with `asyncio.wait_for` (the
+store does not bound calls itself, nor fail open; `health/sync.py` does both). The client is built
+once, with connect and read timeouts of at most 1 s and no retries (`total_max_attempts=1`), so an
 abandoned call frees its thread soon. Every botocore/boto3 error (`ClientError`, `BotoCoreError`
 and its subclasses, e.g. `EndpointConnectionError`, `ConnectTimeoutError`, `ReadTimeoutError`,
 `NoRegionError`) becomes a `HealthStoreError`.
