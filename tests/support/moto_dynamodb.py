@@ -16,6 +16,7 @@ replicate, so tests of several router regions point every store at one replica
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,7 +58,9 @@ def patient_clients(monkeypatch: pytest.MonkeyPatch, timeout_s: float = PATIENT_
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Run a moto server on a free port of 127.0.0.1; yields its endpoint URL."""
+    """Run a moto server on a free port of 127.0.0.1; yields its endpoint URL. Its per-request
+    access lines (werkzeug's, INFO) are not printed (`make bench` printed thousands)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
