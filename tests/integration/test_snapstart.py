@@ -151,3 +151,21 @@ def test_without_snapstart_the_secret_is_read_at_init(
     environ = {k: v for k, v in keys_environ.items() if k != INITIALIZATION_TYPE}
     with pytest.raises(ConfigError, match=r"auth\.upstream_secret"):
         lambdas.router(environ)
+
+
+@pytest.mark.parametrize("snapstart", [True, False])
+def test_a_snapstart_init_never_bakes_static_credentials_into_the_small_client(
+    lambdas: Lambdas, moto_table: MotoTable, monkeypatch: pytest.MonkeyPatch, snapstart: bool
+) -> None:
+    """Static credentials read at a SnapStart init would be restored hours later, expired: such
+    an init builds botocore's client (which renews what Lambda gives SnapStart); a plain init
+    builds the small one (`aws/dynamodb.py`), with the same static credentials present."""
+    from edge_router.aws.dynamodb import DynamoDBHttpClient
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSTATIC")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "static-secret")
+    environ = lambdas.environ(REGION, health_table=moto_table.name,
+                              env=SNAPSHOT_INIT if snapstart else {})  # fmt: skip
+    handler = lambdas.router(environ)
+    assert isinstance(handler.store._client, DynamoDBHttpClient) is not snapstart  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ from ..health.dynamodb import DynamoHealthStore, build_client
 from ..health.memory import MemoryHealthStore
 from ..health.store import HealthStore, HealthStoreError
 from ..redaction import install_log_redaction
+from . import snapstart
 from .emf import EmfMetrics
 
 if TYPE_CHECKING:
@@ -96,9 +97,12 @@ def dynamodb_client(config: Config, environ: Mapping[str, str]) -> DynamoDBClien
         return None
     try:
         # The AWS SDK's own variables (credentials, endpoint URLs) are the process's, where
-        # botocore reads them too; `environ` holds the router's.
+        # botocore reads them too; `environ` holds the router's. Under a SnapStart init the
+        # small client is never used: credentials read now would be in the snapshot, stale
+        # after a restore (Lambda gives SnapStart container credentials, botocore renews them).
+        light = None if snapstart.snapshot_init(environ) else os.environ
         return build_client(region_name=config.health.table_region or
-                            environ.get(env.AWS_REGION) or None, environ=os.environ)
+                            environ.get(env.AWS_REGION) or None, environ=light)
     except HealthStoreError as exc:
         log.error("health store unavailable, using memory: %s", exc)
         return None
