@@ -1,8 +1,9 @@
-"""The app for a cold start (Lambda): the proxy POSTs need no FastAPI, so FastAPI is imported and
-its app built on the first request that needs it, not at container start (SPEC §14).
+"""The app for a cold start (Lambda): the proxied operations need no FastAPI, so FastAPI is
+imported and its app built on the first request that needs it, not at container start (SPEC §14).
 
-`EdgeMiddleware` answers `/v1/chat/completions`, `/v1/completions` and `/v1/embeddings` itself
-(the fast path shared with `serve`); every other request goes to `LazyRoutes`, which imports
+`EdgeMiddleware` answers every proxied operation itself (`api.dialects.match`: the chat,
+completions, embeddings, Responses and Anthropic Messages POSTs and the stateful Responses
+calls; the fast path shared with `serve`); every other request goes to `LazyRoutes`, which imports
 `api.app` and builds the FastAPI routes once, on first use (or at `warm()`, which a SnapStart
 before-snapshot hook calls so restored containers have it ready). Importing FastAPI and
 building its routes is the largest single part of a cold start (~1 s on a loaded 2-core box),
