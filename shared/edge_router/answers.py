@@ -23,7 +23,7 @@ from .health.sync import HealthSync
 from .observability import CIRCUIT_OPENED, RATE_LIMITED, UPSTREAM_AUTH_FAILED, Metrics
 from .pricing import PriceBook
 from .registry import UpstreamRegistry
-from .reply import KEEPALIVE, Reply, relay_stream, response_headers
+from .reply import KEEPALIVE, Reply, relay_stream, response_headers, without_usage_event
 from .routing import breaker as br
 from .routing.outcome import Outcome, classify, is_json_type
 from .routing.retry import retry_after_s
@@ -64,6 +64,9 @@ class Call:
     rate_scope: str | None = None
     #: the models the client's key may use (empty: any); a fallback outside it is skipped
     allowed_models: frozenset[str] = frozenset()
+    #: the router asked for the stream's usage, the client did not: its usage-only chunk is
+    #: kept from the client (SPEC §13)
+    hide_usage_event: bool = False
 
     def body_for(self, model: str | None) -> bytes | None:
         """The body to send when the upstream is to see `model`."""
@@ -218,6 +221,8 @@ class AnswerReader:
                 self._take_usage(ctx, ctx.answered_model, usage)
 
         stream = relay_stream(response.body, rest, on_end=on_end, error_event=call.wire.stream_error)
+        if call.hide_usage_event:
+            stream = without_usage_event(stream)
         return Reply(response.status, response_headers(response.headers), upstream_id,
                      stream=stream)
 

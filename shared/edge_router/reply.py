@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
 from multidict import CIMultiDictProxy
 
 from .upstream.errors import AttemptError
@@ -119,3 +120,67 @@ async def relay_stream(
         result = on_end(failure, head, tail)
         if result is not None:
             await result
+
+
+#: An SSE event ends at a blank line (LF or CRLF line ends).
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+_USAGE_NULL = re.compile(rb'"usage"\s*:\s*null')
+#: An incomplete event held longer than this is passed on as it is (not an SSE stream after all).
+MAX_HELD_BYTES = 65536
+
+
+async def without_usage_event(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`stream` without the usage-only chunk (`"choices": []` and a `usage` object) of an
+    OpenAI stream whose usage the router asked for on the client's behalf (SPEC §13): the client
+    did not ask, and code reading `chunk.choices[0]` would break on it. Whole events go on as
+    they arrive; only an event still incomplete at the end of a chunk waits for its rest."""
+    held = b""
+    try:
+        async for chunk in stream:
+            data = held + chunk if held else chunk
+            cut = _after_last_blank_line(data)
+            if cut == 0 and len(data) <= MAX_HELD_BYTES:
+                held = data
+                continue
+            cut = cut or len(data)
+            events, held = data[:cut], data[cut:]
+            if b'"usage"' in events:
+                events = _drop_usage_only(events)
+            if events:
+                yield events
+        if held:
+            yield held
+    finally:  # closing this closes the relay now (its `on_end`), not when it is collected
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _after_last_blank_line(data: bytes) -> int:
+    """Where the last complete event of `data` ends, or 0."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\n\r\n")
+    return max(lf + 2 if lf != -1 else 0, crlf + 3 if crlf != -1 else 0)
+
+
+def _drop_usage_only(events: bytes) -> bytes:
+    kept: list[bytes] = []
+    start = 0
+    for end in _EVENT_END.finditer(events):
+        event = events[start:end.end()]
+        start = end.end()
+        if not _usage_only(event):
+            kept.append(event)
+    kept.append(events[start:])
+    return b"".join(kept)
+
+
+def _usage_only(event: bytes) -> bool:
+    if b'"usage"' not in event or _USAGE_NULL.search(event):
+        return False
+    data = b"".join(line[5:].lstrip() for line in event.splitlines() if line.startswith(b"data:"))
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return (isinstance(payload, dict) and payload.get("choices") == []
+            and isinstance(payload.get("usage"), dict))

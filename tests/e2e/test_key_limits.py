@@ -4,7 +4,8 @@
 - rpm: the SDK gets `RateLimitError` (type `requests`), with OpenAI's x-ratelimit-* headers on
   every answer to the key, and no upstream call for the refusal;
 - a spent budget: `RateLimitError` (`insufficient_quota`) after exactly one request, though the
-  SDK would retry a 429 twice by default (`x-should-retry: false`);
+  SDK would retry a 429 twice by default (`x-should-retry: false`); streams that never asked for
+  their usage spend it too;
 - `edge-router usage` on a moto-server table matches the traffic sent: requests exactly, tokens
   and cost as the upstream reported them (streams included).
 """
@@ -129,6 +130,29 @@ def test_a_spent_budget_stops_the_sdk_after_one_request(
     assert sent == ["/v1/chat/completions"]  # one request: the SDK did not retry
     assert router_requests(router, key) == requests_before + 1  # as the router counted them
     assert upstream_calls(keyed_sim) == before
+
+
+def test_streams_that_do_not_ask_for_usage_still_spend_the_budget(
+    memory_router: tuple[LoggedRouter, Path], keyed_sim: SimProcess,
+) -> None:
+    """A key with a budget streams without `stream_options`: the router asks the upstream for
+    the usage itself, so the budget counts the stream, and the client never sees the usage-only
+    chunk it did not ask for (code reading `chunk.choices[0]` keeps working)."""
+    router, config = memory_router
+    key = create("streamer", config, "--budget-usd", "0.0004")
+    client = sdk(router, key, max_retries=0)
+    streams = 0
+    with pytest.raises(openai.RateLimitError) as refused:
+        while streams < 30:  # a stream costs ~0.0001 here: the budget is gone after a few
+            stream = client.chat.completions.create(model="gpt-4.1", messages=MESSAGES,
+                                                    stream=True)
+            chunks = list(stream)
+            assert chunks and all(len(c.choices) == 1 for c in chunks)  # no usage-only chunk
+            assert all(c.usage is None for c in chunks)
+            assert "".join(c.choices[0].delta.content or "" for c in chunks)
+            streams += 1
+    assert refused.value.code == "insufficient_quota"
+    assert 2 <= streams < 30
 
 
 def router_requests(router: LoggedRouter, key: str) -> int:

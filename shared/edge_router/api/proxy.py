@@ -23,7 +23,7 @@ from .deps import Deps
 from .dialects import ANTHROPIC, Endpoint
 from .limits import check_headers, check_limits
 from .relay import RelayResponse
-from .requests import parse_body, upstream_headers
+from .requests import USAGE_ON_REQUEST, ask_for_stream_usage, parse_body, upstream_headers
 
 BodyReader = Callable[[int], Awaitable[bytes]]
 
@@ -112,20 +112,34 @@ async def handle(
             f"This API key may not use the model '{model}'.", param="model"
         )
     await _admit(deps, ctx, principal, model)
+    stream = parsed.get("stream") is True
+    hide_usage = False
+    if stream and endpoint.kind in USAGE_ON_REQUEST and _counts_tokens(principal):
+        asked = ask_for_stream_usage(body, parsed)
+        if asked is not None:
+            (body, parsed), hide_usage = asked, True
     call = Call(
         path=endpoint.path,
         method="POST",
         body=body,
         model=model,
-        stream=parsed.get("stream") is True,
+        stream=stream,
         headers=forward,
         wire=endpoint.wire,
         stateful=endpoint.stateful or parsed.get("previous_response_id") is not None,
         parsed=parsed,
         rate_scope=credential[1] if credential is not None else None,
         allowed_models=principal.models,
+        hide_usage_event=hide_usage,
     )
     return await deps.service.forward(call, ctx)
+
+
+def _counts_tokens(principal: Principal) -> bool:
+    """The key has a `tpm` or a budget: its streams must report their usage (SPEC §13), so one
+    that did not ask for it is made to (`ask_for_stream_usage`), and the client is not shown it."""
+    limits = principal.limits
+    return limits is not None and bool(limits.tpm or limits.budget_usd > 0)
 
 
 def to_response(reply: Reply) -> Response:

@@ -151,3 +151,28 @@ def upstream_headers(
     if credential is not None:
         out[credential[0]] = credential[1]
     return out
+
+
+#: The operations whose streams carry usage only when asked (`stream_options.include_usage`).
+USAGE_ON_REQUEST = frozenset({"/chat/completions", "/completions"})
+_ASK_USAGE = b'"stream_options":{"include_usage":true},'
+
+
+def ask_for_stream_usage(
+    body: bytes, parsed: dict[str, Any]
+) -> tuple[bytes, dict[str, Any]] | None:
+    """A streamed request that did not ask for its usage, made to ask (SPEC §13: a key's tokens
+    and budget count what the answer used): `(body, parsed)` with
+    `stream_options.include_usage: true`, or None when it already asks (or `stream_options` is
+    not an object: the upstream will say so). Without `stream_options` the client's bytes stay as
+    they are, the option inserted before its first field; with one, the object is re-serialised."""
+    options = parsed.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return None
+    if options is not None and not isinstance(options, dict):
+        return None
+    asked = {**parsed, "stream_options": {**(options or {}), "include_usage": True}}
+    if "stream_options" not in parsed:
+        start = body.index(b"{") + 1  # parse_object: an object with at least `model`
+        return body[:start] + _ASK_USAGE + body[start:], asked
+    return orjson.dumps(asked), asked
