@@ -82,3 +82,52 @@ def test_update_refuses_bad_input_and_unknown_keys(
     with pytest.raises(SystemExit):
         main(["keys", "create", "--name", "b", "--budget-usd", "lots", *flags])
     assert "not an amount in USD" in capsys.readouterr().err
+
+
+def no_region_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+
+
+@pytest.mark.parametrize("command", [["usage"], ["keys", "list"]])
+def test_a_table_without_a_region_anywhere_is_one_line_naming_the_flags(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    no_region_anywhere(monkeypatch, tmp_path)
+    code, out, err = run(capsys, *command, "--table", "edge-router-health")
+    assert (code, out) == (2, "")
+    assert err == (f"edge-router {command[0]}: no region for the table: give --table-region R "
+                   "(or health.table_region in --config, or set AWS_REGION)\n")
+
+
+def test_usage_reads_the_table_in_the_configs_table_region(
+    moto_table: MotoTable, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """`--table` with a `--config` naming `health.table_region`: both the keys and the usage are
+    read there (usage used to ignore it and fail with botocore's NoRegionError traceback)."""
+    no_region_anywhere(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+    config = tmp_path / "router.yaml"
+    config.write_text(f"health:\n  table_region: {moto_table.region}\n")
+    assert run(capsys, "keys", "create", "--name", "app", "--table", moto_table.name,
+               "--config", str(config))[0] == 0
+    code, out, err = run(capsys, "usage", "--table", moto_table.name, "--config", str(config))
+    assert (code, err) == (0, "")
+    assert "no usage recorded" in out
+
+
+def test_days_in_the_wrong_order_say_which_were_defaults(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "usage", "--table", "t", "--table-region", "us-east-1",
+                       "--until", "2000-01-31")
+    assert code == 2
+    assert err.startswith("edge-router usage: --since ")
+    assert "(the 1st of this month) is after --until 2000-01-31 (given)" in err
+    code, _, err = run(capsys, "usage", "--table", "t", "--table-region", "us-east-1",
+                       "--since", "2999-01-01")
+    assert code == 2
+    assert "--since 2999-01-01 (given) is after --until " in err and "(today, UTC)" in err

@@ -23,13 +23,16 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import ConfigError, env, load_config
+from ..config import Config, ConfigError, env, load_config
 from ..keys.build import keys_file_path
 from ..keys.store import FileKeyStore, KeyExists, KeyNotFound, KeyStore, KeyStoreError
 from ..keys.tokens import KeyRecord, check_name, generate_key, hash_key, short_hash
 from ..limits.windows import KeyLimits
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _STORE_HELP = (
     "Keys live in auth.keys_file of --config (relative paths are relative to the config "
@@ -127,19 +130,35 @@ class Fail(Exception):
         self.code = code
 
 
-def open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
+def cli_config(args: argparse.Namespace) -> tuple[Config, str | None]:
+    """The config the flags name (`--config`, else `$EDGE_ROUTER_CONFIG`, else built-in), and
+    its path; a broken one is `Fail` (exit 2) naming the key."""
     config_path = args.config or os.environ.get(env.CONFIG) or None
     try:
-        config = load_config(config_path, environ=os.environ)
+        return load_config(config_path, environ=os.environ), config_path
     except ConfigError as exc:
         raise Fail(f"invalid config: {exc}", 2) from exc
-    if args.table:
-        import boto3
 
+
+def table_client(region: str | None) -> DynamoDBClient:
+    """A boto3 DynamoDB client for the operator's tools; no region anywhere is `Fail` (exit 2)
+    saying where one comes from, not botocore's traceback."""
+    import boto3
+    from botocore.exceptions import NoRegionError
+
+    try:
+        return boto3.session.Session().client("dynamodb", region_name=region)
+    except NoRegionError as exc:
+        raise Fail("no region for the table: give --table-region R (or health.table_region "
+                   "in --config, or set AWS_REGION)", 2) from exc
+
+
+def open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
+    config, config_path = cli_config(args)
+    if args.table:
         from ..keys.dynamodb import DynamoKeyStore
 
-        region = args.table_region or config.health.table_region or None
-        client = boto3.session.Session().client("dynamodb", region_name=region)
+        client = table_client(args.table_region or config.health.table_region or None)
         return DynamoKeyStore(table=args.table, client=client), f"table {args.table}"
     path = keys_file_path(config, config_path) if not args.keys_file else args.keys_file
     resolved = Path(path).resolve()

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
-from ..config import ConfigError, env, load_config
 from ..keys.store import KeyStoreError
 from ..keys.tokens import key_id
 from ..limits.store import LimitsStoreError
 from ..ops import usage
-from .keys_cmd import Fail, open_store, store_options
+from .keys_cmd import Fail, cli_config, open_store, store_options, table_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def _day(text: str) -> date:
@@ -53,27 +55,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _table(args: argparse.Namespace) -> tuple[str, str | None]:
-    """The table and its region: `--table`, else a config with `health.store: dynamodb`."""
+    """The table and its region: `--table`, else a config with `health.store: dynamodb`; the
+    region `--table-region`, else the config's `health.table_region` (as `keys list` reads)."""
+    config, _ = cli_config(args)
+    region = args.table_region or config.health.table_region or None
     if args.table:
-        return args.table, args.table_region
-    config_path = args.config or os.environ.get(env.CONFIG) or None
-    try:
-        config = load_config(config_path, environ=os.environ)
-    except ConfigError as exc:
-        raise Fail(f"invalid config: {exc}", 2) from exc
+        return args.table, region
     if config.health.store != "dynamodb":
         raise Fail("usage is kept in the health table: give --table NAME (or a --config "
                     "whose health.store is dynamodb)", 2)
-    return config.health.table, args.table_region or config.health.table_region
+    return config.health.table, region
+
+
+def _days(args: argparse.Namespace, today: date) -> tuple[date, date]:
+    since, until = args.since or today.replace(day=1), args.until or today
+    if since > until:
+        said = (f"--since {since} ({'given' if args.since else 'the 1st of this month'}) is "
+                f"after --until {until} ({'given' if args.until else 'today, UTC'})")
+        raise Fail(said, 2)
+    return since, until
 
 
 def run(args: argparse.Namespace) -> int:
     today = datetime.fromtimestamp(time.time(), UTC).date()
-    since, until = args.since or today.replace(day=1), args.until or today
-    if since > until:
-        print("edge-router usage: --since is after --until", file=sys.stderr)
-        return 2
     try:
+        since, until = _days(args, today)
         table, region = _table(args)
         key_store, where = open_store(args)
         records = [r for r in key_store.records() if args.key in (None, r.name)]
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"edge-router usage: no key named {args.key!r} in {where}", file=sys.stderr)
             return 1
         ids = [(r.name, key_id(r.key_hash)) for r in records]
-        rows = asyncio.run(_read(table, region, ids, since, until))
+        rows = asyncio.run(_read(table_client(region), table, ids, since, until))
     except Fail as exc:
         print(f"edge-router usage: {exc}", file=sys.stderr)
         return exc.code
@@ -95,13 +101,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read(table: str, region: str | None, keys: list[tuple[str, str]], since: date,
+async def _read(client: DynamoDBClient, table: str, keys: list[tuple[str, str]], since: date,
                 until: date) -> list[usage.UsageRow]:
-    import boto3
-
     from ..limits.dynamodb import DynamoLimitsStore
 
-    client = boto3.session.Session().client("dynamodb", region_name=region)
     store = DynamoLimitsStore("cli", table=table, client=client)
     try:
         return await usage.read_rows(store, keys, since=since, until=until)
