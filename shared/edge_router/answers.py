@@ -48,7 +48,8 @@ _RESULT = {
 @dataclass(frozen=True, slots=True)
 class Call:
     """One client request as routing needs it. `body` goes upstream byte for byte unless a
-    `model_map` entry or a model fallback changes `model` (then `parsed` is re-serialised)."""
+    `model_map` entry or a model fallback changes `model` (then `parsed` is re-serialised), or
+    the router asked a limited key's stream for its usage (`api.requests.ask_for_stream_usage`)."""
 
     path: str  # below /v1, e.g. "/chat/completions"
     method: str
