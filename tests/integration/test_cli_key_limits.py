@@ -131,3 +131,38 @@ def test_days_in_the_wrong_order_say_which_were_defaults(
                        "--since", "2999-01-01")
     assert code == 2
     assert "--since 2999-01-01 (given) is after --until " in err and "(today, UTC)" in err
+
+
+def test_usage_takes_keys_from_the_file_and_their_usage_from_the_table(
+    moto_table: MotoTable, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A `serve` on the table keeps its keys in its keys file: `--table T --keys-file F` reports
+    F's keys' usage from T (it used to list T's keys, find none, and say `no usage recorded`);
+    `keys` given both refuses to guess which one holds the keys."""
+    import asyncio
+    import time
+
+    from edge_router.keys.tokens import key_id
+    from edge_router.limits.dynamodb import DynamoLimitsStore
+    from edge_router.limits.store import Add
+    from edge_router.limits.windows import day_sk
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_table.endpoint_url)
+    keys_file = tmp_path / "keys.json"
+    code, key, err = run(capsys, "keys", "create", "--name", "app", "--keys-file", str(keys_file))
+    assert code == 0, err
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    store = DynamoLimitsStore("us-east-1", table=moto_table.name, client=moto_table.client())
+    asyncio.run(store.add([Add(key_id(hash_key(key.strip())), day_sk(today, "gpt-4.1", "us-east-1"),
+                               {"requests": 3, "prompt_tokens": 30, "completion_tokens": 6},
+                               expires_at=int(time.time()) + 3600)]))
+    table = ["--table", moto_table.name, "--table-region", moto_table.region]
+
+    code, out, err = run(capsys, "usage", *table, "--keys-file", str(keys_file), "--csv")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1].startswith("app,3,30,6,")
+    code, out, err = run(capsys, "keys", "list", *table, "--keys-file", str(keys_file))
+    assert (code, out) == (2, "")
+    assert err == ("edge-router keys: give --table or --keys-file, not both: the keys live in "
+                   "one of them\n")

@@ -153,9 +153,14 @@ def table_client(region: str | None) -> DynamoDBClient:
                    "in --config, or set AWS_REGION)", 2) from exc
 
 
-def open_store(args: argparse.Namespace) -> tuple[KeyStore, str]:
+def open_store(args: argparse.Namespace, *, file_first: bool = False) -> tuple[KeyStore, str]:
+    """Where the keys are: `--table`, else the keys file (`--keys-file`, else `auth.keys_file`).
+    Both `--table` and `--keys-file` is `Fail` (which one?), unless `file_first` (`usage`: the
+    keys from the file, their usage from the table, as for a `serve` on the table)."""
     config, config_path = cli_config(args)
-    if args.table:
+    if args.table and args.keys_file and not file_first:
+        raise Fail("give --table or --keys-file, not both: the keys live in one of them", 2)
+    if args.table and not (file_first and args.keys_file):
         from ..keys.dynamodb import DynamoKeyStore
 
         client = table_client(args.table_region or config.health.table_region or None)

@@ -6,7 +6,8 @@
 Reads the day items the routers write to the health table (one `Query` per key, never a Scan):
 `--table`, else `health.table` of a config whose `health.store` is `dynamodb` (`serve` on the
 table). Keys (names and ids) come from where `edge-router keys list` reads with the same flags:
-the table with `--table`, else the config's keys file. Exit codes: 0 done, 1 no such key, 2 bad
+the table with `--table`, else the config's keys file; `--keys-file` with `--table` takes the
+keys from the file (a `serve` whose usage is in the table). Exit codes: 0 done, 1 no such key, 2 bad
 input or config, 3 the table failed.
 """
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         since, until = _days(args, today)
         table, region = _table(args)
-        key_store, where = open_store(args)
+        key_store, where = open_store(args, file_first=True)
         records = [r for r in key_store.records() if args.key in (None, r.name)]
         if args.key is not None and not records:
             print(f"edge-router usage: no key named {args.key!r} in {where}", file=sys.stderr)
