@@ -13,7 +13,6 @@ one test shares one table (one replica: moto does not replicate) and one `FakeCl
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -39,8 +38,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def _mocked_table() -> Iterator[str]:
     with mock_aws():
-        name = f"health-{uuid.uuid4().hex[:12]}"
-        moto_dynamodb.create_table(moto_dynamodb.client(None), name)
+        name = moto_dynamodb.new_table(None)
         yield name
 
 
@@ -59,8 +57,7 @@ async def new_store(
 
     elif request.param == "dynamodb-server":
         endpoint = request.getfixturevalue("moto_endpoint")
-        name = f"health-{uuid.uuid4().hex[:12]}"
-        moto_dynamodb.create_table(moto_dynamodb.client(endpoint), name)
+        name = moto_dynamodb.new_table(endpoint)
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         # The contract is under test here, not the 1 s timeout cap (test_health_dynamodb's): a
         # loaded machine's moto server, 51 writes at once, answered some after 1 s.
@@ -76,8 +73,7 @@ async def new_store(
     else:
         if request.param == "dynamodb-http":
             endpoint = request.getfixturevalue("moto_endpoint")
-            name = f"health-{uuid.uuid4().hex[:12]}"
-            moto_dynamodb.create_table(moto_dynamodb.client(endpoint), name)
+            name = moto_dynamodb.new_table(endpoint)
             client = moto_dynamodb.http_client(endpoint)
         else:
             name = request.getfixturevalue("_mocked_table")

@@ -12,7 +12,6 @@ Every store of one test shares one table (one replica) and one `FakeClock`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 
@@ -40,8 +39,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def _mocked_table() -> Iterator[str]:
     with mock_aws():
-        name = f"health-{uuid.uuid4().hex[:12]}"
-        moto_dynamodb.create_table(moto_dynamodb.client(None), name)
+        name = moto_dynamodb.new_table(None)
         yield name
 
 
@@ -60,8 +58,7 @@ async def new_store(
     else:
         if request.param == "dynamodb-server":
             endpoint = request.getfixturevalue("moto_endpoint")
-            name = f"health-{uuid.uuid4().hex[:12]}"
-            moto_dynamodb.create_table(moto_dynamodb.client(endpoint), name)
+            name = moto_dynamodb.new_table(endpoint)
             # the contract is under test, not the 1 s timeout cap: a loaded machine's moto
             # server answered an UpdateItem after 1 s
             moto_dynamodb.patient_clients(monkeypatch)
@@ -69,8 +66,7 @@ async def new_store(
                                   timeout_s=moto_dynamodb.PATIENT_TIMEOUT_S)
         elif request.param == "dynamodb-http":  # the router's own wire client (aws.dynamodb)
             endpoint = request.getfixturevalue("moto_endpoint")
-            name = f"health-{uuid.uuid4().hex[:12]}"
-            moto_dynamodb.create_table(moto_dynamodb.client(endpoint), name)
+            name = moto_dynamodb.new_table(endpoint)
             client = moto_dynamodb.http_client(endpoint)
         else:
             name = request.getfixturevalue("_mocked_table")

@@ -76,6 +76,14 @@ def client(endpoint_url: str | None, region: str = REGION) -> DynamoDBClient:
     return boto3.session.Session().client("dynamodb", region_name=region, endpoint_url=endpoint_url)
 
 
+def new_table(endpoint_url: str | None, region: str = REGION) -> str:
+    """A fresh table with a unique name on the moto server at `endpoint_url` (None: under
+    `mock_aws`), keyed as the template says; its name."""
+    name = f"health-{uuid.uuid4().hex[:12]}"
+    create_table(client(endpoint_url, region), name)
+    return name
+
+
 def http_client(endpoint_url: str, region: str = REGION,
                 timeout_s: float = PATIENT_TIMEOUT_S) -> DynamoDBClient:
     """The router's own wire client (`aws.dynamodb`, what a Lambda container with static
@@ -127,6 +135,4 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def moto_table(moto_endpoint: str) -> MotoTable:
     """A fresh health table on the module's moto server, in `REGION`."""
-    table = MotoTable(moto_endpoint, f"health-{uuid.uuid4().hex[:12]}", REGION)
-    create_table(table.client(), table.name)
-    return table
+    return MotoTable(moto_endpoint, new_table(moto_endpoint), REGION)

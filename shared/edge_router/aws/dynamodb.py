@@ -112,7 +112,8 @@ class DynamoDBHttpClient:
         self.endpoint = endpoint
         self.region = region
         self._https = url.scheme == "https"
-        self._host = url.netloc
+        self._host = url.netloc  # the signed Host header
+        self._hostname, self._port = url.hostname, url.port
         self._credentials = credentials
         self._timeout_s = timeout_s
         self._wall = wall
@@ -201,15 +202,14 @@ class DynamoDBHttpClient:
         connection.close()
 
     def _connect(self) -> Connection:
-        host = urlsplit(self.endpoint)
         connection: Connection
         if self._https:
             connection = http.client.HTTPSConnection(
-                host.hostname or "", host.port, timeout=self._timeout_s, context=self._context()
+                self._hostname, self._port, timeout=self._timeout_s, context=self._context()
             )
         else:
             connection = http.client.HTTPConnection(
-                host.hostname or "", host.port, timeout=self._timeout_s
+                self._hostname, self._port, timeout=self._timeout_s
             )
         try:
             connection.connect()
