@@ -68,8 +68,11 @@ def test_no_server_error(target: Target, mode: GenerationMode) -> None:
         answers[(case.operation.label, response.status_code)] += 1
 
     call()
-    # and the run was worth something: it reached the upstreams and the router's own checks
+    # and the run was worth something: valid requests reached the upstreams, invalid ones the
+    # router's own checks (an invalid case answered 200 is possible, e.g. an unknown field that
+    # passes through, but not owed: requiring one made this test fail at random)
     statuses = {status for _, status in answers}
-    assert 200 in statuses
-    if mode is GenerationMode.NEGATIVE:
+    if mode is GenerationMode.POSITIVE:
+        assert 200 in statuses
+    else:
         assert statuses & {400, 401, 404, 405, 422}
